@@ -1,0 +1,93 @@
+"""GameConfig: every knob of the LLF-STACKSL game, validated once.
+
+Why a frozen dataclass: a config is logged with every run, swept by Ray Tune and compared across
+restarts; it must be hashable, printable and impossible to mutate half-way through a game.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+STRATEGIES = ("llf", "random", "margin", "entropy", "passive", "zero_shot", "full")
+
+
+@dataclass(frozen=True)
+class GameConfig:
+    """Parameters of one game.
+
+    strategy   which rounds get labels: `llf` (the confidence gate), the baselines `random`,
+               `margin`, `entropy`, `passive`, `zero_shot`, or `full` (STACKSL: every round).
+    beta       label fraction: the budget is B = floor(beta * T) label units.
+    c          confidence multiplier: a round is uncertain when margin < c * width.
+    tau        minimum width for a round to count as uncertain.
+    alpha      the follower's optimism bonus on ||dphi||_{A^-1}.
+    lam        ridge strength; A starts at lam * I and theta is anchored at the prior theta0.
+    window     rounds per window: the leader commits once per window and the gate ranks it whole.
+    max_wait   windows an uncertain round that did not fit may wait in the pending queue.
+    slack      extra labels allowed over the pace ceil(beta * n).
+    prior_index the feature column theta0 puts weight 1 on (the LM's length-normalised log-lik).
+    seed       seeds the `random` baseline; every other strategy is deterministic.
+    negatives  k: at most this many supervised hardest negatives per labelled round.
+    """
+
+    strategy: str = "llf"
+    beta: float = 0.1
+    c: float = 1.0
+    tau: float = 0.0
+    alpha: float = 1.0
+    lam: float = 1.0
+    window: int = 64
+    max_wait: int = 2
+    slack: int = 0
+    prior_index: int = 0
+    seed: int = 0
+    negatives: int = 3
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"GameConfig.strategy: {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        _check_real("beta", self.beta)
+        if not 0.0 < self.beta <= 1.0:
+            raise ValueError(f"GameConfig.beta: must be in (0, 1], got {self.beta}")
+        for name in ("c", "tau", "alpha"):
+            value = getattr(self, name)
+            _check_real(name, value)
+            if value < 0:
+                raise ValueError(f"GameConfig.{name}: must be >= 0, got {value}")
+        _check_real("lam", self.lam)
+        if self.lam <= 0:
+            raise ValueError(f"GameConfig.lam: must be > 0, got {self.lam}")
+        for name, low in (("window", 1), ("max_wait", 0), ("slack", 0), ("prior_index", 0), ("negatives", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"GameConfig.{name}: must be an integer, got {value!r}")
+            if value < low:
+                raise ValueError(f"GameConfig.{name}: must be >= {low}, got {value}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"GameConfig.seed: must be an integer, got {self.seed!r}")
+
+    def budget(self, total_rounds: int) -> float:
+        """B in label units. floor, so that no reading of "beta * T" is ever exceeded."""
+        if self.strategy == "full":
+            return float(total_rounds)
+        return float(math.floor(self.beta * total_rounds))
+
+    def pace(self, rounds_played: int) -> float:
+        """ceil(beta * n) + slack; the 1e-9 keeps float noise (0.1 * 30 = 3.0000000000000004) from adding a label."""
+        return float(math.ceil(self.beta * rounds_played - 1e-9) + self.slack)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GameConfig":
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"GameConfig: unknown field(s) {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+def _check_real(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"GameConfig.{name}: must be a finite number, got {value!r}")

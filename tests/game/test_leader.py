@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from stackray.game import Leader
+
+
+def test_sherman_morrison_matches_inverse_after_1000_updates():
+    rng = np.random.default_rng(0)
+    d = 20
+    leader = Leader(d, lam=1.0)
+    for _ in range(1000):
+        leader.update(rng.normal(size=(1, d)))
+    np.testing.assert_allclose(leader.A_inv, np.linalg.inv(leader.A), atol=1e-8, rtol=0)
+    np.testing.assert_allclose(leader.theta, np.linalg.solve(leader.A, leader.b), atol=1e-8)
+
+
+@pytest.mark.parametrize("block", [3, 40])  # Woodbury path (4m < d) and the re-inverse path
+def test_block_updates_match_direct_ridge(block):
+    rng = np.random.default_rng(1)
+    d, lam = 30, 2.0
+    leader = Leader(d, lam=lam, prior_index=2)
+    Z_all, w_all = [], []
+    for _ in range(25):
+        Z = rng.normal(size=(block, d))
+        w = rng.uniform(0.5, 2.0, size=block)
+        leader.update(Z, w)
+        Z_all.append(Z)
+        w_all.append(w)
+    Z, w = np.concatenate(Z_all), np.concatenate(w_all)
+    theta0 = np.eye(d)[2]
+    A = lam * np.eye(d) + (Z.T * w) @ Z
+    np.testing.assert_allclose(leader.A_inv, np.linalg.inv(A), atol=1e-8, rtol=0)
+    np.testing.assert_allclose(leader.theta, np.linalg.solve(A, lam * theta0 + Z.T @ w), atol=1e-8)
+
+
+def test_snapshot_is_immutable_and_versioned():
+    leader = Leader(5)
+    snap = leader.commit()
+    assert snap.version == 0 and snap.theta[0] == 1.0 and snap.theta[1:].sum() == 0
+    before = snap.A_inv.copy()
+    leader.update(np.ones((1, 5)))
+    assert leader.commit().version == 1
+    np.testing.assert_array_equal(snap.A_inv, before)  # the committed snapshot did not move
+    with pytest.raises(ValueError):
+        snap.theta[0] = 3.0
+
+
+def test_state_dict_round_trip():
+    rng = np.random.default_rng(2)
+    leader = Leader(8, lam=0.5)
+    leader.update(rng.normal(size=(4, 8)))
+    clone = Leader(8, lam=0.5)
+    clone.load_state_dict({k: v.copy() for k, v in leader.state_dict().items()})
+    clone.update(np.ones((1, 8)))
+    leader.update(np.ones((1, 8)))
+    np.testing.assert_array_equal(clone.theta, leader.theta)
+    assert clone.version == leader.version == 2
+
+
+def test_non_positive_weight_rejected():
+    with pytest.raises(ValueError, match="weights"):
+        Leader(3).update(np.ones((1, 3)), weights=[0.0])
