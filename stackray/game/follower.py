@@ -64,10 +64,14 @@ def assess(snapshot: LeaderSnapshot, phi: np.ndarray, mask: np.ndarray, *, alpha
     rows = np.arange(n)
     scores = masked_scores(snapshot.theta, phi, mask)
     prediction = scores.argmax(axis=1)
-    diff = phi - phi[rows, prediction][:, None, :]  # [n, K, d]
-    flat = diff.reshape(n * K, d)
-    sq = np.einsum("ij,ij->i", flat @ snapshot.A_inv, flat).reshape(n, K)
-    widths = np.sqrt(np.maximum(sq, 0.0))
+    # Widths of the K-1 candidates other than y_hat (its own width is 0): one [n(K-1), d] x [d, d] product.
+    j = np.arange(K - 1)[None, :]
+    others = np.where(j < prediction[:, None], j, j + 1)  # [n, K-1]
+    diff = phi[rows[:, None], others] - phi[rows, prediction][:, None, :]
+    flat = diff.reshape(-1, d)
+    sq = np.einsum("ij,ij->i", flat @ snapshot.A_inv, flat).reshape(n, K - 1)
+    widths = np.zeros((n, K))
+    np.put_along_axis(widths, others, np.sqrt(np.maximum(sq, 0.0)), axis=1)
     optimistic = scores + alpha * widths
     optimistic[rows, prediction] = NEG_INF
     optimistic[~mask] = NEG_INF
@@ -75,7 +79,7 @@ def assess(snapshot: LeaderSnapshot, phi: np.ndarray, mask: np.ndarray, *, alpha
     margin = scores[rows, prediction] - scores[rows, alternative]
     width = widths[rows, alternative]
     uncertain = (margin < c * width) & (width >= tau)
-    euclid = np.linalg.norm(diff[rows, alternative], axis=1)
+    euclid = np.linalg.norm(phi[rows, prediction] - phi[rows, alternative], axis=1)
     normalised_margin = np.divide(margin, euclid, out=np.zeros_like(margin), where=euclid > 0)
     return WindowAssessment(prediction, alternative, margin, width, uncertain, _entropy(scores), normalised_margin)
 

@@ -51,13 +51,24 @@ class GameResult:
 
 
 class Game:
-    """The game's state between windows: leader, gate and the per-round record."""
+    """The game's state between windows: leader, gate and the per-round record.
 
-    def __init__(self, config: GameConfig, total_rounds: int, dim: int, costs: np.ndarray | None = None) -> None:
+    The leader, the gate and the window assessment are injectable so that the Ray layer can put each
+    role in its own actor (a proxy with the same methods) while this class stays the one
+    implementation of the round's order of play:
+      leader:  .commit() -> LeaderSnapshot, .update(Z)
+      gate:    .pending_rounds(), .select(rounds, window, pending, pending_confidence, rounds_played)
+      assess_window(snapshot, phi, mask) -> WindowAssessment
+    """
+
+    def __init__(self, config: GameConfig, total_rounds: int, dim: int, costs: np.ndarray | None = None, *,
+                 leader=None, gate=None, assess_window=None) -> None:
         self.config = config
         self.T = total_rounds
-        self.leader = Leader(dim, lam=config.lam, prior_index=config.prior_index)
-        self.gate = make_gate(config, total_rounds, costs)
+        self.leader = leader if leader is not None else Leader(dim, lam=config.lam, prior_index=config.prior_index)
+        self.gate = gate if gate is not None else make_gate(config, total_rounds, costs)
+        self.assess_window = assess_window or (
+            lambda snap, phi, mask: assess(snap, phi, mask, alpha=config.alpha, c=config.c, tau=config.tau))
         self.played = 0
         self.predictions = np.full(total_rounds, -1, dtype=np.int64)
         self.alternatives = np.full(total_rounds, -1, dtype=np.int64)
@@ -75,7 +86,7 @@ class Game:
         cfg = self.config
         rounds = np.arange(self.played, self.played + len(phi_window))
         snapshot = self.leader.commit()
-        window = assess(snapshot, phi_window, mask_window, alpha=cfg.alpha, c=cfg.c, tau=cfg.tau)
+        window = self.assess_window(snapshot, phi_window, mask_window)
         self.predictions[rounds] = window.prediction
         self.alternatives[rounds] = window.alternative
         self.margins[rounds] = window.margin
@@ -99,6 +110,25 @@ class Game:
         self.paid_at[chosen] = self.played
         self.leader.update(supervised_pairs(snapshot.theta, phi_c, mask_c, gold, cfg.negatives))
         return chosen
+
+    RECORD = ("predictions", "alternatives", "margins", "widths", "uncertain", "paid_at")
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
+        """(arrays for safetensors, JSON-able metadata): everything needed to continue bit-identically."""
+        arrays = {f"record.{k}": getattr(self, k) for k in self.RECORD}
+        arrays.update({f"leader.{k}": v for k, v in self.leader.state_dict().items()})
+        meta = {"played": self.played, "total_rounds": self.T, "config": self.config.to_dict(),
+                "gate": self.gate.state_dict()}
+        return arrays, meta
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        if meta["config"] != self.config.to_dict() or meta["total_rounds"] != self.T:
+            raise ValueError("checkpoint: it was written by a game with a different config or length")
+        for k in self.RECORD:
+            setattr(self, k, np.array(arrays[f"record.{k}"]).astype(getattr(self, k).dtype))
+        self.leader.load_state_dict({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("leader.")})
+        self.gate.load_state_dict(meta["gate"])
+        self.played = int(meta["played"])
 
     def result(self) -> GameResult:
         queried = self.paid_at >= 0
@@ -130,11 +160,11 @@ def play(phi, oracle: Oracle, config: GameConfig, mask=None, costs=None,
     game = Game(config, T, d, costs)
 
     def features_of(rounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return phi[rounds].astype(np.float64), mask[rounds]
+        return phi[rounds].astype(np.float64, copy=False), mask[rounds]
 
     for start in range(0, T, config.window):
         stop = min(T, start + config.window)
-        game.step(phi[start:stop].astype(np.float64), mask[start:stop], oracle, features_of)
+        game.step(phi[start:stop].astype(np.float64, copy=False), mask[start:stop], oracle, features_of)
         if progress is not None:
             progress(stop)
     return game.result()
