@@ -20,8 +20,9 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/stackray run configs/demo_openbookqa.yaml
 
+# pytest's exit 5 (no tests collected) is a failure here, not a pass.
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
 bench: install
 	$(PY) bench/game_speed.py
