@@ -1,0 +1,135 @@
+"""BudgetCoordinator: the gate, the ledger and the oracle in one actor, the only door to labels.
+
+`select` ranks a window (and the pending queue) with the strategy's gate, pays for the chosen rounds
+through a `LedgerDoor` (each label fsynced into the ledger before it is returned) and only then returns
+the rounds with their answers. The game never sees gold any other way.
+
+Why the gate state travels with every call: the coordinator may be killed and restarted by Ray at any
+instant (max_restarts, max_task_retries). What it must not lose is on disk (the ledger) or in the
+driver's checkpoint (the gate's JSON state as of the last window). Each `select` therefore gets the
+gate state the driver last committed and returns the new one, so a call retried on a restarted
+coordinator selects exactly the same rounds, and the ledger answers the ones already paid: no label is
+paid twice, none is lost. The restarted actor reopens the ledger (its lock died with the old process).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import ray
+from ray.exceptions import RayTaskError
+
+from stackray.budget import BudgetExceededError, FileLockedError, FileQueueOracle, GoldOracle, LabelLedger, LabelTimeoutError, LedgerDoor
+from stackray.game.config import GameConfig
+from stackray.game.follower import Confidence, WindowAssessment
+from stackray.game.gates import make_gate
+
+LOCK_WAIT_S = 30.0
+
+
+@ray.remote(num_cpus=0)
+class BudgetCoordinator:
+    """item_ids: round t's item id; oracle: ("gold", answers) or ("human", {"items", "timeout", "poll"});
+    `folder` holds ledger.jsonl (and, for the human oracle, requests.jsonl / answers.jsonl). Only the
+    human oracle gets the items' texts (it shows them to annotators): small constructor arguments stay
+    inline in the actor's creation task, so a restart never depends on the object store."""
+
+    def __init__(self, config: dict, folder: str, item_ids: Sequence[str], oracle: tuple, costs=None) -> None:
+        self.config = GameConfig.from_dict(config)
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        T = len(item_ids)
+        self.costs = None if costs is None else np.asarray(costs, dtype=np.float64)
+        self.gate = make_gate(self.config, T, self.costs)
+        kind, arg = oracle
+        if kind == "gold":
+            inner = GoldOracle(arg)
+        elif kind == "human":
+            inner = _when_unlocked(lambda: FileQueueOracle(self.folder, arg["items"], timeout=arg["timeout"], poll=arg["poll"]))
+        else:
+            raise ValueError(f"BudgetCoordinator: unknown oracle kind {kind!r}")
+        self.inner = inner
+        self.ledger = _when_unlocked(lambda: LabelLedger(self.folder / "ledger.jsonl"))
+        self.door = LedgerDoor(self.ledger, inner, list(item_ids),
+                               costs=None if costs is None else list(self.costs), budget=self.gate.budget)
+
+    def select(self, state: dict, rounds: np.ndarray, window: WindowAssessment, pending: np.ndarray,
+               pending_window: Confidence | None, rounds_played: int) -> tuple[np.ndarray, np.ndarray, dict]:
+        """(chosen rounds, their paid answers, the gate state after) given the gate state before."""
+        self.gate.load_state_dict(state)
+        chosen = self.gate.select(rounds, window, pending, pending_window, rounds_played)
+        answers = np.array([self.door(int(t)) for t in chosen], dtype=np.int64)
+        return chosen, answers, self.gate.state_dict()
+
+    def ledger_size(self) -> tuple[int, float]:
+        """(labels in the ledger, cost spent): what has been paid, restarts included."""
+        return len(self.ledger), self.ledger.spent
+
+    def paid_by_this_process(self) -> int:
+        """Labels this incarnation bought from the inner oracle (not replayed from the ledger)."""
+        return self.door.asked
+
+    def close(self) -> None:
+        self.ledger.close()
+        if isinstance(self.inner, FileQueueOracle):
+            self.inner.close()
+
+
+def _when_unlocked(open_file, wait: float = LOCK_WAIT_S):
+    """Open a locked file, waiting for a dead predecessor's lock to go: after a driver is killed, Ray
+    kills its old coordinator asynchronously, and its flock is released only when that process exits."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return open_file()
+        except FileLockedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+class CoordinatorGate:
+    """What `Game` calls as its gate, backed by a BudgetCoordinator; `oracle` serves the answers the
+    last `select` paid for (the Game asks exactly those rounds, once each)."""
+
+    def __init__(self, actor, config: GameConfig, total_rounds: int, costs=None) -> None:
+        self.actor = actor
+        self.mirror = make_gate(config, total_rounds, costs)  # the gate state as of the last window
+        self.answers: dict[int, int] = {}
+
+    @property
+    def budget(self) -> float:
+        return self.mirror.budget
+
+    @property
+    def spent(self) -> float:
+        return self.mirror.spent
+
+    def pending_rounds(self) -> np.ndarray:
+        return self.mirror.pending_rounds()
+
+    def select(self, rounds, window, pending, pending_window, rounds_played) -> np.ndarray:
+        try:
+            chosen, answers, state = ray.get(self.actor.select.remote(
+                self.mirror.state_dict(), rounds, window, pending, pending_window, rounds_played))
+        except RayTaskError as exc:  # a timeout or bad answer is the user's to fix: surface it plainly
+            if isinstance(exc.cause, (LabelTimeoutError, ValueError, BudgetExceededError)):
+                raise exc.cause from None
+            raise
+        self.mirror.load_state_dict(state)
+        self.answers = dict(zip(chosen.tolist(), answers.tolist()))
+        return chosen
+
+    def oracle(self, t: int) -> int:
+        if t not in self.answers:
+            raise ValueError(f"round {t} was not paid for by the BudgetCoordinator; the game may not ask it")
+        return self.answers[t]
+
+    def state_dict(self) -> dict:
+        return self.mirror.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.mirror.load_state_dict(state)

@@ -1,0 +1,271 @@
+"""The run driver: every strategy of a config played window by window on Ray, checkpointed, reported.
+
+One loop over the pool's windows. For window k it takes the window's features (the scorers are
+already featurising k+1.. in the background), steps every strategy's `Game` on them (the strategies
+share features and followers; each has its own leader, budget coordinator and ledger), measures the
+held-out accuracy every `eval_every` windows, and writes an atomic checkpoint. `--resume` loads the
+newest checkpoint and continues: the game replays exactly (float64 state in safetensors, the gate's
+state and RNG in JSON, features from the cache) and the ledger answers every round already paid for,
+so a run killed with SIGKILL ends with the same theta, ledger and metrics as one never interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import ray
+import yaml
+
+from stackray.budget import LabelTimeoutError, read_ledger
+from stackray.data import gold_array, items_hash, load_items
+from stackray.game import predict
+from stackray.run import report
+from stackray.run.config import RaySection, RunConfig, config_from_dict, load_config
+from stackray.run.features import FeatureSource
+from stackray.run.layout import atomic_write_text, load_checkpoint, save_arrays, save_checkpoint, strategy_dir
+from stackray.run.ray_game import StrategyGame, start_followers, start_strategy
+from stackray.run.served_head import choose_head
+
+CONFIG_FILE = "config.yaml"
+HEADS_FILE = "heads.safetensors"
+
+# on_window(stage, window): stage "stepped" (labels paid, not yet checkpointed) or "checkpointed".
+WindowHook = Callable[[str, int], None]
+
+
+def init_ray(cfg: RaySection) -> bool:
+    """Connect to a cluster (ray.address, else RAY_ADDRESS as set by `ray job submit`) or start an
+    embedded local Ray without a dashboard and with a small object store. True when this call started it."""
+    if ray.is_initialized():
+        return False
+    address = cfg.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address)
+    else:
+        ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, object_store_memory=cfg.object_store_mb * 2**20,
+                 log_to_driver=False)
+    return True
+
+
+def new_run_dir(config: RunConfig, root: str | Path = "runs") -> Path:
+    return Path(root) / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class ActiveRun:
+    """A run directory and the actors that play it. `run()` plays to the end and returns the summary."""
+
+    def __init__(self, config: RunConfig | None, run_dir: str | Path, *, resume: bool = False, progress: bool | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        saved = self.run_dir / CONFIG_FILE
+        if resume:
+            if not saved.is_file():
+                raise FileNotFoundError(f"{saved}: not a run directory (no {CONFIG_FILE}); nothing to resume")
+            stored = load_config(saved)
+            if config is not None and config.to_dict() != stored.to_dict():
+                raise ValueError(f"{config.source}: differs from {saved}, the config the run was started with; "
+                                 f"resume without a config or with the same one")
+            config = stored
+        else:
+            if config is None:
+                raise ValueError("a new run needs a config")
+            if saved.exists():
+                raise ValueError(f"{self.run_dir}: already holds a run; resume it with --resume {self.run_dir}")
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            header = f"# the config of this run; resume it with: stackray run --resume {self.run_dir}\n"
+            atomic_write_text(saved, header + yaml.safe_dump(config.to_dict(), sort_keys=False))
+        self.config = config
+        self.resume = resume
+        self.progress = config.run.progress if progress is None else progress
+        self.games: dict[str, StrategyGame] = {}
+        self.metrics: list[dict] = []
+        self.features: FeatureSource | None = None
+
+    # ---- setup --------------------------------------------------------------------------------------
+    def _load_data(self) -> None:
+        d = self.config.data
+        self.pool = load_items(d.pool, subjects=d.subjects, limit=d.pool_limit, seed=d.seed, shuffle=d.shuffle)
+        self.eval = load_items(d.eval, subjects=d.subjects, limit=d.eval_limit, seed=d.seed) if d.eval else []
+        if d.holdout is not None:
+            if d.holdout >= len(self.pool):
+                raise ValueError(f"{self.config.source}: data.holdout {d.holdout} leaves no pool of {len(self.pool)} items")
+            self.pool, self.eval = self.pool[: -d.holdout], self.pool[-d.holdout:]
+        overlap = {it.id for it in self.pool} & {it.id for it in self.eval}
+        if overlap:
+            raise ValueError(f"{self.config.source}: data.eval shares {len(overlap)} items with data.pool "
+                             f"(e.g. {sorted(overlap)[0]!r}); held-out accuracy needs disjoint splits")
+        if self.eval and any(it.answer is None for it in self.eval):
+            raise ValueError(f"{self.config.source}: data.eval: every eval item needs a gold answer")
+
+    def _oracle(self) -> tuple:
+        if self.config.oracle.kind == "human":
+            return ("human", {"items": self.pool, "timeout": self.config.oracle.timeout, "poll": self.config.oracle.poll})
+        missing = [it.id for it in self.pool if it.answer is None]
+        if missing:
+            raise ValueError(f"{self.config.source}: oracle.kind gold needs gold answers; pool item {missing[0]!r} has none")
+        return ("gold", [it.answer for it in self.pool])
+
+    def _start(self) -> None:
+        c = self.config
+        self.features = FeatureSource(c.scoring, c.ray, {"pool": self.pool, "eval": self.eval})
+        dim = len(self.features.names)
+        first = c.game_config(c.strategies[0])
+        if not 0 <= first.prior_index < dim:
+            raise ValueError(f"{c.source}: game.prior_index {first.prior_index} is not a feature column (d = {dim})")
+        self.followers = start_followers(first, c.ray.num_followers, c.ray.max_restarts)
+        oracle = self._oracle()
+        for s in c.strategies:
+            folder = strategy_dir(self.run_dir, s, c.strategies)
+            self.games[s] = start_strategy(c.game_config(s), folder, self.pool, oracle, dim, self.followers,
+                                           c.ray.max_restarts)
+
+    def _restore(self) -> int:
+        """Load the newest checkpoint into every game; return the first window still to play."""
+        found = load_checkpoint(self.run_dir) if self.resume else None
+        if found is None:
+            self.metrics = []
+            report.write_metrics(self.run_dir, self.metrics)
+            return 0
+        arrays, meta = found
+        if meta["pool_hash"] != items_hash(self.pool):
+            raise ValueError(f"{self.run_dir}: the checkpoint was written for other pool items (data changed?)")
+        for s, g in self.games.items():
+            g.game.load_state_dict({k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(f"{s}/")},
+                                   meta["games"][s])
+        self.metrics = list(meta["metrics"])
+        report.write_metrics(self.run_dir, self.metrics)
+        return int(meta["window"]) + 1
+
+    # ---- the loop -----------------------------------------------------------------------------------
+    def run(self, on_window: WindowHook | None = None) -> dict:
+        init_ray(self.config.ray)
+        self._load_data()
+        try:
+            self._start()
+            start = self._restore()
+            try:
+                self._play(start, on_window)
+            except LabelTimeoutError as exc:
+                raise LabelTimeoutError(f"{exc}; continue with: stackray run --resume {self.run_dir}") from None
+            return self._finish()
+        finally:
+            self.close()
+
+    def _play(self, start: int, on_window: WindowHook | None) -> None:
+        W, T = self.config.window, len(self.pool)
+        n_windows = -(-T // W)
+        feats = self.features
+        feats.prefetch("pool", (start + 1 + self.config.ray.prefetch) * W)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_windows, initial=start, unit="window", disable=not self.progress, dynamic_ncols=True,
+                   desc=self.config.name)
+        for k in range(start, n_windows):
+            a, b = k * W, min(T, (k + 1) * W)
+            phi, mask = feats.rows("pool", a, b)
+            feats.prefetch("pool", b + self.config.ray.prefetch * W)  # the fleet works ahead while we play
+            for g in self.games.values():
+                g.step(phi, mask, lambda rounds: feats.take("pool", rounds))
+            if on_window:
+                on_window("stepped", k)
+            states = {s: g.game.state_dict() for s, g in self.games.items()}
+            if (k + 1) % self.config.run.eval_every == 0 or k == n_windows - 1:
+                self._evaluate(k, b, states)
+            self._checkpoint(k, states)
+            if on_window:
+                on_window("checkpointed", k)
+            bar.set_postfix_str(self._postfix(b))
+            bar.update(1)
+        bar.close()
+
+    def _evaluate(self, k: int, rounds: int, states: dict) -> None:
+        for s, (arrays, meta) in states.items():
+            theta = arrays["leader.theta"]
+            self.metrics.append({"strategy": s, "window": k, "rounds": rounds,
+                                 "labels_used": int(meta["gate"]["labels"]), "cost_used": float(meta["gate"]["spent"]),
+                                 "accuracy": self._accuracy(theta)})
+
+    def _accuracy(self, theta: np.ndarray) -> float | None:
+        if not self.eval:
+            return None
+        phi, mask = self.features.all("eval")
+        return float(np.mean(predict(theta, phi, mask) == gold_array(self.eval)))
+
+    def _checkpoint(self, k: int, states: dict) -> None:
+        arrays = {f"{s}/{name}": v for s, (arr, _) in states.items() for name, v in arr.items()}
+        meta = {"games": {s: m for s, (_, m) in states.items()}, "metrics": self.metrics,
+                "pool_hash": items_hash(self.pool), "played": min(len(self.pool), (k + 1) * self.config.window)}
+        save_checkpoint(self.run_dir, k, arrays, meta)
+        report.write_metrics(self.run_dir, self.metrics)
+
+    def _postfix(self, rounds: int) -> str:
+        parts = [f"rounds {rounds}/{len(self.pool)}"]
+        last = {m["strategy"]: m for m in self.metrics}
+        for s, g in self.games.items():
+            acc = last.get(s, {}).get("accuracy")
+            parts.append(f"{s} {g.gate.mirror.labels}/{g.gate.budget:.0f}" + (f" acc {acc:.3f}" if acc is not None else ""))
+        return ", ".join(parts)
+
+    # ---- the end ------------------------------------------------------------------------------------
+    def _finish(self) -> dict:
+        c = self.config
+        pool_phi, pool_mask = self.features.all("pool")
+        prior_index = c.game_config(c.strategies[0]).prior_index
+        prior_pool = np.where(pool_mask, pool_phi[:, :, prior_index], -np.inf).argmax(axis=1)
+        theta0 = np.zeros(pool_phi.shape[2])
+        theta0[prior_index] = 1.0
+        acc_0 = self._accuracy(theta0)
+        results, heads = {}, {"theta0": theta0}
+        for s, g in self.games.items():
+            res = g.game.result()
+            paid = {e.round: e.answer for e in read_ledger(g.folder / "ledger.jsonl")}
+            rounds = np.array(sorted(paid), dtype=np.int64)
+            choice = choose_head(res.predictions[rounds], prior_pool[rounds],
+                                 np.array([paid[int(t)] for t in rounds], dtype=np.int64), c.serve.level)
+            served = res.theta if choice.head == "learned" else theta0
+            heads[f"{s}/theta"], heads[f"{s}/served"] = res.theta, served
+            acc = self._accuracy(res.theta)
+            results[s] = {"labels_used": res.labels_used, "budget": res.budget, "cost_used": res.cost_used,
+                          "pairs": res.pairs, "accuracy": acc, "served": choice.head,
+                          "served_accuracy": acc if choice.head == "learned" else acc_0, "head_choice": choice.to_dict()}
+        rows = report.summary_rows(results, acc_0)
+        save_arrays(self.run_dir / HEADS_FILE, heads)
+        curve = report.draw_curve(self.run_dir, self.metrics, f"{c.name}: {c.data.pool}, beta = {c.game_config(c.strategies[0]).beta}")
+        doc = {"name": c.name, "run_dir": str(self.run_dir), "pool": c.data.pool, "eval": c.data.eval,
+               "rounds": len(self.pool), "eval_items": len(self.eval), "zero_shot_accuracy": acc_0, "rows": rows,
+               "heads_file": HEADS_FILE, "feature_names": self.features.names,
+               "curve": None if curve is None else str(curve),
+               "features": {"cache_hits": self.features.hits, "cache_misses": self.features.misses}}
+        report.write_summary(self.run_dir, doc)
+        doc["table"] = report.format_table(rows, acc_0)
+        return doc
+
+    def close(self) -> None:
+        for g in self.games.values():
+            try:
+                g.close()
+            except Exception:  # a dead actor has no lock left to release
+                pass
+        for f in getattr(self, "followers", []):
+            ray.kill(f)
+        if self.features is not None:
+            self.features.close()
+
+
+def run_active(config_path: str | Path | None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
+               progress: bool | None = None, on_window: WindowHook | None = None) -> dict:
+    """The library entry point of `stackray run` and jobs/run_active.py: a new run, or `resume` one."""
+    config = load_config(config_path) if config_path is not None else None
+    if resume is not None:
+        if run_dir is not None and Path(run_dir) != Path(resume):
+            raise ValueError(f"--run-dir {run_dir} and --resume {resume} name different run directories")
+        return ActiveRun(config, resume, resume=True, progress=progress).run(on_window)
+    if config is None:
+        raise ValueError("a new run needs a CONFIG.yaml (or --resume RUN_DIR)")
+    return ActiveRun(config, run_dir or new_run_dir(config), progress=progress).run(on_window)
+
+
+__all__ = ["ActiveRun", "run_active", "init_ray", "new_run_dir", "config_from_dict"]
