@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stackray.budget.jsonl import fsync_dir
+
 CHECKPOINTS = "checkpoints"
 LATEST = "LATEST"
 KEEP = 2  # checkpoints kept on disk (the newest and one before it)
@@ -51,19 +53,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
