@@ -33,11 +33,11 @@ class _StrictLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             try:
-                first = seen.setdefault(key, line)
+                if key in seen:
+                    raise ConfigError(f"{self.name}: line {line}: duplicate key {key!r} (first set on line {seen[key]})")
             except TypeError:  # an unhashable key: let PyYAML say what is wrong with it
                 break
-            if first != line:
-                raise ConfigError(f"{self.name}: line {line}: duplicate key {key!r} (first set on line {first})")
+            seen[key] = line
         return super().construct_mapping(node, deep=deep)
 
 
