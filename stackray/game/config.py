@@ -7,42 +7,39 @@ restarts; it must be hashable, printable and impossible to mutate half-way throu
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+import typing
+from dataclasses import Field, asdict, dataclass, field, fields
 
 STRATEGIES = ("llf", "random", "margin", "entropy", "passive", "zero_shot", "full")
 
 
+def _knob(default: object, doc: str) -> typing.Any:
+    """A GameConfig field with its one-line doc (the help text of every front end built from it)."""
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True)
 class GameConfig:
-    """Parameters of one game.
+    """Parameters of one game; each field's meaning is its `doc` metadata (see `knobs`).
 
-    strategy   which rounds get labels: `llf` (the confidence gate), the baselines `random`,
-               `margin`, `entropy`, `passive`, `zero_shot`, or `full` (STACKSL: every round).
-    beta       label fraction: the budget is B = floor(beta * T) label units.
-    c          confidence multiplier: a round is uncertain when margin < c * width.
-    tau        minimum width for a round to count as uncertain.
-    alpha      the follower's optimism bonus on ||dphi||_{A^-1}.
-    lam        ridge strength; A starts at lam * I and theta is anchored at the prior theta0.
-    window     rounds per window: the leader commits once per window and the gate ranks it whole.
-    max_wait   windows an uncertain round that did not fit may wait in the pending queue.
-    slack      extra labels allowed over the pace ceil(beta * n).
-    prior_index the feature column theta0 puts weight 1 on (the LM's length-normalised log-lik).
-    seed       seeds the `random` baseline; every other strategy is deterministic.
-    negatives  k: at most this many supervised hardest negatives per labelled round.
+    The docs are data, not prose, because two front ends are generated from them: the `game:` section
+    of a run config (stackray.run.config) and the flags of `stackray simulate`. A field added here
+    reaches both, with its default and its help text, without a second copy to drift.
     """
 
-    strategy: str = "llf"
-    beta: float = 0.1
-    c: float = 1.0
-    tau: float = 0.0
-    alpha: float = 1.0
-    lam: float = 1.0
-    window: int = 64
-    max_wait: int = 2
-    slack: int = 0
-    prior_index: int = 0
-    seed: int = 0
-    negatives: int = 3
+    strategy: str = _knob("llf", "which rounds get labels: `llf` (the confidence gate), the baselines `random`, "
+                          "`margin`, `entropy`, `passive`, `zero_shot`, or `full` (STACKSL: every round)")
+    beta: float = _knob(0.1, "label fraction: the budget is B = floor(beta * T) label units")
+    c: float = _knob(1.0, "confidence multiplier: a round is uncertain when margin < c * width")
+    tau: float = _knob(0.0, "minimum width for a round to count as uncertain")
+    alpha: float = _knob(1.0, "the follower's optimism bonus on ||dphi||_{A^-1}")
+    lam: float = _knob(1.0, "ridge strength; A starts at lam * I and theta is anchored at the prior theta0")
+    window: int = _knob(64, "rounds per window: the leader commits once per window and the gate ranks it whole")
+    max_wait: int = _knob(2, "windows an uncertain round that did not fit may wait in the pending queue")
+    slack: int = _knob(0, "extra labels allowed over the pace ceil(beta * n)")
+    prior_index: int = _knob(0, "the feature column theta0 puts weight 1 on (the LM's length-normalised log-lik)")
+    seed: int = _knob(0, "seeds the `random` baseline; every other strategy is deterministic")
+    negatives: int = _knob(3, "k: at most this many supervised hardest negatives per labelled round")
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -86,6 +83,13 @@ class GameConfig:
         if unknown:
             raise ValueError(f"GameConfig: unknown field(s) {', '.join(sorted(unknown))}")
         return cls(**data)
+
+
+def knobs() -> list[tuple[Field, type]]:
+    """Every GameConfig field but `strategy`, with its resolved type: the knobs a run config's `game:`
+    section and `stackray simulate`'s flags are generated from (the strategy is chosen per run)."""
+    hints = typing.get_type_hints(GameConfig)
+    return [(f, hints[f.name]) for f in fields(GameConfig) if f.name != "strategy"]
 
 
 def _check_real(name: str, value: object) -> None:

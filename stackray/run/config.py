@@ -1,9 +1,10 @@
-"""RunConfig: one validated dataclass for a `stackray run` YAML file.
+"""RunConfig: a `stackray run` YAML file as frozen, strict pydantic models, validated whole before anything starts.
 
-Why a strict schema: a run is expensive (a model, labels that cost money), so a typo such as
-`game: {bta: 0.1}` must stop the run before anything starts, with the file and the key named,
-instead of silently running with the default. Every section is a frozen dataclass; unknown keys and
-bad values raise `ConfigError` (a ValueError) naming `FILE: section.key`.
+Why strict: a run is expensive (a model, labels that cost money), so a typo such as `game: {bta: 0.1}`
+or `progress: 1` must stop the run before Ray starts, with the file and the key named, instead of
+silently running with a default or a coerced value. Unknown keys, wrong types, bad values, duplicate
+YAML keys and bad data specs all raise `ConfigError` (a ValueError) naming `FILE: section.key`, one
+line per problem. The data the config names is loaded and checked here too (stackray.run.config_data).
 
 A config file looks like this (every key is optional except `data.pool`)::
 
@@ -16,275 +17,263 @@ A config file looks like this (every key is optional except `data.pool`)::
     ray:      {num_followers: 1, prefetch: 2}
     run:      {eval_every: 2}
     serve:    {level: 0.1}
+
+Adding a section is a class and a line::
+
+    class TuneSection(Section):
+        \"\"\"What it is for.\"\"\"
+        trials: PositiveInt = 8
+
+    class RunConfig(Section):
+        ...
+        tune: TuneSection = TuneSection()
+
+The `game:` section is generated from GameConfig's own fields (stackray.game.config.knobs), so its
+keys, types, defaults and docs have one source; GameConfig's own checks judge its values.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from dataclasses import dataclass, field, fields
+import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError,
+                      ValidationInfo, create_model, model_validator)
+from pydantic_core import PydanticCustomError
 
+from stackray.data import MCItem
 from stackray.game import STRATEGIES, GameConfig
+from stackray.game.config import knobs
+from stackray.run.config_data import check_specs, load_run_items, resolve_path, resolve_spec
+from stackray.run.config_io import ConfigError, error_lines, read_yaml
+from stackray.scoring import BACKENDS, FORMATS
+
+__all__ = ["ConfigError", "RunConfig", "Section", "config_from_dict", "load_config"]
 
 
-class ConfigError(ValueError):
-    """A run config that cannot be run: the message names the file and the key."""
+class Section(BaseModel):
+    """A config section: unknown keys are errors, types are not coerced, values cannot change after loading."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-@dataclass(frozen=True)
-class DataSection:
-    """pool: the stream the game plays (a data spec: `name:split`, a .jsonl path or hf:...);
-    eval: the held-out split the metrics are measured on (None: no held-out metrics), or, for a set
-    with a single split (MedQA), `holdout`: the last N items of the shuffled pool are held out instead.
-    The pool is shuffled with `seed` (bundled files are not i.i.d. in file order)."""
+def _base(info: ValidationInfo) -> Path:
+    """The folder relative paths are resolved against: the config file's (the working directory for a dict)."""
+    return Path((info.context or {}).get("base") or Path.cwd())
 
-    pool: str = ""
-    pool_limit: int | None = None
-    eval: str | None = None
-    eval_limit: int | None = None
-    holdout: int | None = None
-    subjects: list[str] | None = None
+
+def _local_path(value: str, info: ValidationInfo) -> str:
+    return resolve_path(value, _base(info))
+
+
+def _data_spec(value: str, info: ValidationInfo) -> str:
+    return resolve_spec(value, _base(info))
+
+
+def _model_ref(value: str, info: ValidationInfo) -> str:
+    """A model is a hub id unless it reads as a path or exists next to the config (as resolve_model decides)."""
+    base = _base(info)
+    looks_local = value.startswith((".", "/", "~")) or (base / value).exists()
+    return resolve_path(value, base) if looks_local else value
+
+
+def _as_tuple(value: Any) -> Any:
+    """YAML has lists, frozen models want tuples; a single string is a list of one."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value) if isinstance(value, list) else value
+
+
+PositiveInt = Annotated[int, Field(ge=1)]
+LocalPath = Annotated[str, AfterValidator(_local_path)]
+DataSpec = Annotated[str, Field(min_length=1), AfterValidator(_data_spec)]
+StrList = Annotated[tuple[str, ...], BeforeValidator(_as_tuple), Field(min_length=1)]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+def _config_error(field: str, why: str) -> PydanticCustomError:
+    """A cross-field error reported at `field` of the section that raised it."""
+    return PydanticCustomError("config", "{why}", {"field": field, "why": why})
+
+
+class DataSection(Section):
+    """pool: the stream the game plays; eval: the held-out split the metrics are measured on (None: no
+    held-out metrics), or, for a set with a single split (MedQA), `holdout`: the last N items of the
+    shuffled pool are held out instead. The pool is shuffled with `seed` (bundled files are not
+    i.i.d. in file order). A relative .jsonl path is relative to the config file."""
+
+    pool: DataSpec = Field(description="a data spec such as openbookqa:train, a .jsonl file or hf:<id>[:<split>]")
+    pool_limit: PositiveInt | None = None
+    eval: DataSpec | None = None
+    eval_limit: PositiveInt | None = None
+    holdout: PositiveInt | None = None
+    subjects: StrList | None = None
     seed: int = 0
     shuffle: bool = True
 
+    @model_validator(mode="after")
+    def _one_held_out_set(self) -> "DataSection":
+        if self.holdout is not None and self.eval is not None:
+            raise _config_error("holdout", "give either data.eval or data.holdout, not both")
+        if self.eval_limit is not None and self.eval is None:
+            raise _config_error("eval_limit", "limits data.eval, which is not set")
+        return self
 
-@dataclass(frozen=True)
-class ScoringSection:
+
+class ScoringSection(Section):
     """The scoring fleet. `chunk` items go to a ScorerActor per call (and are one feature-cache entry);
-    `threads` per scorer (None: the node's CPUs divided among the scorers)."""
+    `threads` per scorer (None: the node's CPUs divided among the scorers). model: None (the bundled
+    SmolLM2), a hub id or a local path; local paths, `adapter` and `cache_dir` are relative to the config file."""
 
-    backend: str = "transformers"
-    model: str | None = None
-    adapter: str | None = None
-    format: str = "cloze"
-    d_h: int = 64
+    backend: Literal[tuple(BACKENDS)] = "transformers"  # type: ignore[valid-type]
+    model: Annotated[str, AfterValidator(_model_ref)] | None = None
+    adapter: LocalPath | None = None
+    format: Literal[FORMATS] = "cloze"  # type: ignore[valid-type]
+    d_h: PositiveInt = 64
     dtype: str = "float32"
-    batch_size: int = 16
-    num_scorers: int = 1
-    threads: int | None = None
-    chunk: int = 32
-    cache_dir: str | None = None
+    batch_size: PositiveInt = 16
+    num_scorers: PositiveInt = 1
+    threads: PositiveInt | None = None
+    chunk: PositiveInt = 32
+    cache_dir: LocalPath | None = None
 
 
-@dataclass(frozen=True)
-class OracleSection:
+class OracleSection(Section):
     """gold: the data set's answers (simulation); human: requests.jsonl / answers.jsonl in the run
     directory, answered with `stackray label RUN_DIR`; each label waits up to `timeout` seconds."""
 
-    kind: str = "gold"
-    timeout: float = 3600.0
-    poll: float = 0.5
+    kind: Literal["gold", "human"] = "gold"
+    timeout: Seconds = 3600.0
+    poll: Seconds = 0.5
 
 
-@dataclass(frozen=True)
-class RaySection:
+class RaySection(Section):
     """address: None connects to RAY_ADDRESS when set (as under `ray job submit`), else starts an
     embedded local Ray with `num_cpus` CPUs (None: all), no dashboard and a small object store."""
 
     address: str | None = None
-    num_cpus: int | None = None
-    object_store_mb: int = 256
-    num_followers: int = 1
-    prefetch: int = 2
-    max_restarts: int = 3
+    num_cpus: PositiveInt | None = None
+    object_store_mb: PositiveInt = 256
+    num_followers: PositiveInt = 1
+    prefetch: PositiveInt = 2
+    max_restarts: Annotated[int, Field(ge=0)] = 3
 
 
-@dataclass(frozen=True)
-class RunSection:
+class RunSection(Section):
     """eval_every: windows between held-out evaluations (and the final window always)."""
 
-    eval_every: int = 2
+    eval_every: PositiveInt = 2
     progress: bool = True
 
 
-@dataclass(frozen=True)
-class ServeSection:
-    """The never-worse-than-the-start rule (stackray.run.serving): the learned head replaces the
+class ServeSection(Section):
+    """The never-worse-than-the-start rule (stackray.run.served_head): the learned head replaces the
     zero-shot prior only when a one-sided sign test on the paid rounds rejects "no better" at `level`."""
 
-    level: float = 0.1
+    level: Annotated[float, Field(gt=0, lt=1)] = 0.1
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    name: str = "run"
-    data: DataSection = field(default_factory=DataSection)
-    scoring: ScoringSection = field(default_factory=ScoringSection)
-    game: dict = field(default_factory=dict)  # GameConfig fields except `strategy`
-    strategies: tuple[str, ...] = ("llf",)
-    oracle: OracleSection = field(default_factory=OracleSection)
-    ray: RaySection = field(default_factory=RaySection)
-    run: RunSection = field(default_factory=RunSection)
-    serve: ServeSection = field(default_factory=ServeSection)
-    source: str = field(default="<dict>", compare=False)
-
-    def game_config(self, strategy: str) -> GameConfig:
-        return GameConfig(strategy=strategy, **self.game)
-
-    @property
-    def window(self) -> int:
-        return self.game_config(self.strategies[0]).window
-
-    def to_dict(self) -> dict:
-        out = dataclasses.asdict(self)
-        out.pop("source")
-        out["strategies"] = list(self.strategies)
-        return out
-
-
-SECTIONS = {"data": DataSection, "scoring": ScoringSection, "oracle": OracleSection, "ray": RaySection,
-            "run": RunSection, "serve": ServeSection}
-_GAME_KEYS = tuple(f.name for f in fields(GameConfig) if f.name != "strategy")
-
-
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML run config; errors name the file and the key."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such config file")
+def _judged_by_game_config(value: Any, info: ValidationInfo) -> Any:
+    """GameConfig's own check of one field (the others at their defaults), reported at `game.<field>`."""
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return config_from_dict(raw if raw is not None else {}, source=str(path))
-
-
-def config_from_dict(raw: Any, source: str = "<dict>") -> RunConfig:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(raw).__name__}")
-    top = {f.name for f in fields(RunConfig)} - {"source"}
-    _no_unknown(raw, top, source, "")
-    kw: dict[str, Any] = {"source": source}
-    if "name" in raw:
-        kw["name"] = _check_type(raw["name"], str, source, "name")
-        if not kw["name"] or "/" in kw["name"]:
-            raise ConfigError(f"{source}: name: must be a non-empty string without '/', got {kw['name']!r}")
-    for key, cls in SECTIONS.items():
-        kw[key] = _section(cls, raw.get(key), source, key)
-    kw["game"] = _game(raw.get("game"), source)
-    kw["strategies"] = _strategies(raw.get("strategies", ["llf"]), source)
-    config = RunConfig(**kw)
-    _check_values(config, source)
-    return config
-
-
-def _no_unknown(raw: dict, known: set[str] | tuple[str, ...], source: str, prefix: str) -> None:
-    unknown = sorted(set(map(str, raw)) - set(known))
-    if unknown:
-        where = f"{prefix}." if prefix else ""
-        raise ConfigError(f"{source}: unknown key {where}{unknown[0]} (valid keys{' of ' + prefix if prefix else ''}: "
-                          f"{', '.join(sorted(known))})")
-
-
-def _check_type(value: Any, types: type | tuple, source: str, key: str) -> Any:
-    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
-        raise ConfigError(f"{source}: {key}: expected {_names(types)}, got {value!r}")
-    if not isinstance(value, types):
-        raise ConfigError(f"{source}: {key}: expected {_names(types)}, got {value!r}")
+        GameConfig(**{info.field_name: value})
+    except ValueError as exc:
+        raise PydanticCustomError("game_config", "{why}", {"why": str(exc).removeprefix(f"GameConfig.{info.field_name}: ")})
     return value
 
 
-def _names(types: type | tuple) -> str:
-    types = types if isinstance(types, tuple) else (types,)
-    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
+GameSection: type[Section] = create_model(  # type: ignore[call-overload]
+    "GameSection", __base__=Section, __doc__="GameConfig's fields except `strategy` (chosen per strategy played).",
+    **{f.name: (Annotated[hint, AfterValidator(_judged_by_game_config)], Field(f.default, description=f.metadata["doc"]))
+       for f, hint in knobs()})
 
 
-_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
+def _run_name(value: str) -> str:
+    if not value or "/" in value:
+        raise ValueError(f"must be a non-empty string without '/', got {value!r}")
+    return value
 
 
-def _section(cls: type, raw: Any, source: str, name: str):
-    if raw is None:
-        return cls()
+def _distinct(value: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(value)) != len(value):
+        raise ValueError(f"{list(value)} lists a strategy twice")
+    return value
+
+
+Strategies = Annotated[tuple[Literal[STRATEGIES], ...], BeforeValidator(_as_tuple), Field(min_length=1),  # type: ignore[valid-type]
+                       AfterValidator(_distinct)]
+
+
+class RunConfig(Section):
+    """A whole run: its sections, the file it came from (`source`) and, once checked, its data (`items()`)."""
+
+    name: Annotated[str, AfterValidator(_run_name)] = "run"
+    data: DataSection = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
+    scoring: ScoringSection = ScoringSection()
+    game: GameSection = GameSection()  # type: ignore[valid-type]
+    strategies: Strategies = ("llf",)
+    oracle: OracleSection = OracleSection()
+    ray: RaySection = RaySection()
+    run: RunSection = RunSection()
+    serve: ServeSection = ServeSection()
+
+    _source: str = PrivateAttr("<dict>")
+    _items: tuple[list[MCItem], list[MCItem]] | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _human_plays_one(self) -> "RunConfig":
+        if self.oracle.kind == "human" and len(self.strategies) != 1:
+            raise _config_error("strategies", f"a human-oracle run plays exactly one strategy, got {list(self.strategies)}")
+        return self
+
+    @property
+    def source(self) -> str:
+        """The config file this came from ("<dict>" for one built in code); errors name it."""
+        return self._source
+
+    @property
+    def window(self) -> int:
+        return self.game.window
+
+    def game_config(self, strategy: str) -> GameConfig:
+        return GameConfig(strategy=strategy, **self.game.model_dump())
+
+    def items(self) -> tuple[list[MCItem], list[MCItem]]:
+        """(pool, eval), selected and checked. Local data was loaded with the config; hub data is fetched
+        on the first call (never at load time). ConfigError names the file and the key."""
+        if self._items is None:
+            self._items = load_run_items(self.data, self.oracle.kind, self.source)
+        return self._items
+
+    def to_dict(self) -> dict:
+        """Plain YAML-ready values (every key, defaults included): what a run directory's config.yaml holds."""
+        return self.model_dump(mode="json")
+
+    def __eq__(self, other: object) -> bool:  # the source file and loaded items are not part of a config's value
+        return isinstance(other, RunConfig) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read, validate and check the data of a YAML run config; every error names the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    return config_from_dict(read_yaml(path), source=str(path), base=path.resolve().parent)
+
+
+def config_from_dict(raw: Any, source: str = "<dict>", base: str | Path | None = None) -> RunConfig:
+    """Validate a config given as a mapping; relative paths are resolved against `base` (default: cwd)."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: {name}: expected a mapping, got {raw!r}")
-    _no_unknown(raw, [f.name for f in fields(cls)], source, name)
-    values = {}
-    for f in fields(cls):
-        if f.name not in raw:
-            continue
-        value, key = raw[f.name], f"{name}.{f.name}"
-        hint = str(f.type)
-        optional = "None" in hint
-        if value is None:
-            if not optional:
-                raise ConfigError(f"{source}: {key}: may not be null")
-        elif hint.startswith("list"):
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
-                raise ConfigError(f"{source}: {key}: expected a non-empty list of strings, got {value!r}")
-        else:
-            base = hint.split(" |")[0]
-            value = _check_type(value, _TYPES[base], source, key)
-            if base == "float":
-                value = float(value)
-        values[f.name] = value
-    return cls(**values)
-
-
-def _game(raw: Any, source: str) -> dict:
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: game: expected a mapping, got {raw!r}")
-    if "strategy" in raw:
-        raise ConfigError(f"{source}: game.strategy: list strategies at the top level (strategies: [llf, ...])")
-    _no_unknown(raw, _GAME_KEYS, source, "game")
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(raw).__name__}")
     try:
-        GameConfig(**raw)
-    except (TypeError, ValueError) as exc:
-        field_name = str(exc).split(":")[0].replace("GameConfig.", "game.")
-        raise ConfigError(f"{source}: {field_name}: {str(exc).split(':', 1)[-1].strip()}") from exc
-    return dict(raw)
-
-
-def _strategies(raw: Any, source: str) -> tuple[str, ...]:
-    if isinstance(raw, str):
-        raw = [raw]
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError(f"{source}: strategies: expected a non-empty list, got {raw!r}")
-    for s in raw:
-        if s not in STRATEGIES:
-            raise ConfigError(f"{source}: strategies: {s!r} is not one of {', '.join(STRATEGIES)}")
-    if len(set(raw)) != len(raw):
-        raise ConfigError(f"{source}: strategies: {raw} lists a strategy twice")
-    return tuple(raw)
-
-
-def _positive(value: Any, source: str, key: str, low: int = 1) -> None:
-    if value is not None and value < low:
-        raise ConfigError(f"{source}: {key}: must be >= {low}, got {value}")
-
-
-def _check_values(c: RunConfig, source: str) -> None:
-    from stackray.scoring import BACKENDS, FORMATS
-
-    if not c.data.pool:
-        raise ConfigError(f"{source}: data.pool: required (a data spec such as openbookqa:train)")
-    for key, value in (("data.pool_limit", c.data.pool_limit), ("data.eval_limit", c.data.eval_limit),
-                       ("scoring.d_h", c.scoring.d_h), ("scoring.batch_size", c.scoring.batch_size),
-                       ("scoring.num_scorers", c.scoring.num_scorers), ("scoring.threads", c.scoring.threads),
-                       ("scoring.chunk", c.scoring.chunk), ("ray.num_cpus", c.ray.num_cpus),
-                       ("ray.object_store_mb", c.ray.object_store_mb), ("ray.num_followers", c.ray.num_followers),
-                       ("ray.prefetch", c.ray.prefetch), ("run.eval_every", c.run.eval_every)):
-        _positive(value, source, key)
-    _positive(c.ray.max_restarts, source, "ray.max_restarts", 0)
-    _positive(c.data.holdout, source, "data.holdout")
-    if c.data.holdout is not None and c.data.eval is not None:
-        raise ConfigError(f"{source}: data.holdout: give either data.eval or data.holdout, not both")
-    if c.scoring.backend not in BACKENDS:
-        raise ConfigError(f"{source}: scoring.backend: {c.scoring.backend!r} is not one of {', '.join(BACKENDS)}")
-    if c.scoring.format not in FORMATS:
-        raise ConfigError(f"{source}: scoring.format: {c.scoring.format!r} is not one of {', '.join(FORMATS)}")
-    if c.oracle.kind not in ("gold", "human"):
-        raise ConfigError(f"{source}: oracle.kind: {c.oracle.kind!r} is not one of gold, human")
-    for key in ("timeout", "poll"):
-        value = getattr(c.oracle, key)
-        if not (math.isfinite(value) and value > 0):
-            raise ConfigError(f"{source}: oracle.{key}: must be a finite number of seconds > 0, got {value}")
-    if c.oracle.kind == "human" and len(c.strategies) != 1:
-        raise ConfigError(f"{source}: strategies: a human-oracle run plays exactly one strategy, got {list(c.strategies)}")
-    if not 0.0 < c.serve.level < 1.0:
-        raise ConfigError(f"{source}: serve.level: must be in (0, 1), got {c.serve.level}")
+        config = RunConfig.model_validate(raw, context={"base": Path(base) if base is not None else Path.cwd()})
+    except ValidationError as exc:
+        raise ConfigError(error_lines(exc, RunConfig, source)) from None
+    config._source = source
+    if check_specs(config.data, source):  # all data local: load and check it now (hub data: at run creation)
+        config.items()
+    return config

@@ -59,7 +59,8 @@ class ActiveRun:
     """A run directory and the actors that play it. `run()` plays to the end and returns the summary."""
 
     def __init__(self, config: RunConfig | None, run_dir: str | Path, *, resume: bool = False, progress: bool | None = None) -> None:
-        self.run_dir = Path(run_dir)
+        # Absolute, so summary.json, the resume hint and the stored config name it from anywhere.
+        self.run_dir = Path(run_dir).expanduser().resolve()
         saved = self.run_dir / CONFIG_FILE
         if resume:
             if not saved.is_file():
@@ -74,6 +75,7 @@ class ActiveRun:
                 raise ValueError("a new run needs a config")
             if saved.exists():
                 raise ValueError(f"{self.run_dir}: already holds a run; resume it with --resume {self.run_dir}")
+            config.items()  # hub data is fetched and checked here: a bad data spec leaves no run directory
             self.run_dir.mkdir(parents=True, exist_ok=True)
             header = f"# the config of this run; resume it with: stackray run --resume {self.run_dir}\n"
             atomic_write_text(saved, header + yaml.safe_dump(config.to_dict(), sort_keys=False))
@@ -86,19 +88,8 @@ class ActiveRun:
 
     # ---- setup --------------------------------------------------------------------------------------
     def _load_data(self) -> None:
-        d = self.config.data
-        self.pool = load_items(d.pool, subjects=d.subjects, limit=d.pool_limit, seed=d.seed, shuffle=d.shuffle)
-        self.eval = load_items(d.eval, subjects=d.subjects, limit=d.eval_limit, seed=d.seed) if d.eval else []
-        if d.holdout is not None:
-            if d.holdout >= len(self.pool):
-                raise ValueError(f"{self.config.source}: data.holdout {d.holdout} leaves no pool of {len(self.pool)} items")
-            self.pool, self.eval = self.pool[: -d.holdout], self.pool[-d.holdout:]
-        overlap = {it.id for it in self.pool} & {it.id for it in self.eval}
-        if overlap:
-            raise ValueError(f"{self.config.source}: data.eval shares {len(overlap)} items with data.pool "
-                             f"(e.g. {sorted(overlap)[0]!r}); held-out accuracy needs disjoint splits")
-        if self.eval and any(it.answer is None for it in self.eval):
-            raise ValueError(f"{self.config.source}: data.eval: every eval item needs a gold answer")
+        """The pool and eval items, as checked when the config was loaded (stackray.run.config_data)."""
+        self.pool, self.eval = self.config.items()
 
     def _oracle(self) -> tuple:
         if self.config.oracle.kind == "human":
