@@ -29,13 +29,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
             # Only the chosen subcommand is imported; the rest get a placeholder for --help listings.
             sub.add_parser(name, help=help_text)
             continue
-        try:
-            mod = importlib.import_module(f"stackray.commands.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"stackray.commands.{module}":
-                raise
-            continue  # not built yet in this checkout
-        mod.add_parser(sub)
+        # A command module that fails to import is a broken install, not a command to hide: let it raise.
+        importlib.import_module(f"stackray.commands.{module}").add_parser(sub)
     return parser
 
 

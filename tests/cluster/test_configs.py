@@ -9,7 +9,6 @@ entrypoint naming a file the repository does not have, and a launcher YAML that 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import shlex
 from pathlib import Path
 from typing import Any
@@ -84,8 +83,7 @@ def test_rayjob_runs_an_existing_entry_point_and_config() -> None:
     argv = shlex.split(spec["entrypoint"])
     assert argv[:2] == ["python", "jobs/run_active.py"] and "--run-dir" in argv, spec["entrypoint"]
     assert argv[argv.index("--run-dir") + 1].startswith("/mnt/runs/")
-    if not (REPO / argv[1]).exists():
-        pytest.skip(f"{argv[1]} does not exist yet (another engineer is writing it)")
+    assert (REPO / argv[1]).exists(), f"rayjob.yaml runs {argv[1]}, which is not in the repository"
     assert (REPO / argv[2]).exists(), f"rayjob.yaml runs {argv[2]}, which is not in the repository"
 
 
@@ -97,9 +95,15 @@ def test_rayservice_serves_the_stackray_app() -> None:
     (app,) = serve["applications"]
     assert app["import_path"] == "stackray.serve.app:build_app"
     assert app["args"]["run_dir"].startswith("/mnt/runs/")
+
+
+@pytest.mark.xfail(strict=True, raises=ModuleNotFoundError, reason="stackray.serve not built yet")
+def test_rayservice_import_path_is_a_callable_in_the_package() -> None:
+    # Strict and only for the missing module: once stackray.serve exists this passes and the mark must go;
+    # any other failure (a broken manifest, an attribute that is not callable) fails outright.
+    spec = _one(KUBERAY / "rayservice.yaml", "RayService")["spec"]
+    (app,) = yaml.safe_load(spec["serveConfigV2"])["applications"]
     module, _, attr = app["import_path"].partition(":")
-    if importlib.util.find_spec("stackray.serve") is None or importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} does not exist yet")
     assert callable(getattr(importlib.import_module(module), attr)), f"{app['import_path']} is not callable"
 
 

@@ -120,8 +120,7 @@ class LocalCluster:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[LocalCluster]:
-    if not RAY_CLI.exists():
-        pytest.skip(f"no ray CLI next to {sys.executable}")
+    assert RAY_CLI.exists(), f"no ray CLI next to {sys.executable}: ray is not installed in this environment"
     # Short path: Ray's unix sockets live under it and must stay < 108 bytes.
     state_dir = Path(tempfile.mkdtemp(prefix="srclu-", dir="/tmp"))
     lc = LocalCluster(state_dir, _free_port_base())
@@ -242,9 +241,10 @@ RUN_ACTIVE = REPO / "jobs" / "run_active.py"
 SMOKE = REPO / "configs" / "smoke.yaml"
 
 
+@pytest.mark.timeout(2 * JOB_TIMEOUT_S + 300)  # the cluster job and the embedded run, one after the other
 def test_smoke_job_on_the_cluster_matches_the_embedded_run(cluster: LocalCluster, tmp_path: Path) -> None:
-    if not RUN_ACTIVE.exists() or not SMOKE.exists():
-        pytest.skip(f"{RUN_ACTIVE.relative_to(REPO)} or {SMOKE.relative_to(REPO)} does not exist yet")
+    for path in (RUN_ACTIVE, SMOKE):
+        assert path.is_file(), f"{path.relative_to(REPO)} is missing: the smoke job has nothing to run"
     from safetensors.numpy import load_file
 
     repo = _snapshot(tmp_path / "repo")

@@ -1,9 +1,14 @@
-"""Regret on the synthetic linear environment (DESIGN section 3)."""
+"""Regret on the synthetic linear environment (stackray.game.synthetic; the gate threshold in docs/game.md)."""
 
 import numpy as np
+import pytest
 
 from stackray.game import GameConfig, play
 from stackray.game.synthetic import SyntheticTask
+
+SEEDS, T, BETA = range(10), 4000, 0.1
+TUNED_C = 0.25  # the gate threshold the sweep in docs/benchmarks.md picks for this environment
+DEFAULT_C = GameConfig().c
 
 
 def test_full_information_regret_is_sublinear():
@@ -19,16 +24,41 @@ def test_full_information_regret_is_sublinear():
     assert stream.regret(zero.predictions).sum() > 5 * cumulative[-1]
 
 
-def test_llf_beats_random_at_equal_budget():
-    """c = 0.25 is the gate threshold our sweep picks for this environment (docs/game.md): at c = 1
-    nearly every early round is 'uncertain' and the widest of them are the easy ones."""
-    llf, rnd = [], []
-    for seed in range(10):
-        task = SyntheticTask(dim=10, seed=seed)
-        stream = task.sample(4000, seed=seed + 100)
-        for strategy, out in (("llf", llf), ("random", rnd)):
-            cfg = GameConfig(strategy=strategy, beta=0.1, c=0.25, seed=seed)
+@pytest.fixture(scope="module")
+def runs() -> dict[str, dict[str, np.ndarray]]:
+    """Cumulative regret and labels used per seed of llf (tuned and default c), random and zero_shot."""
+    plays = {"llf_tuned": ("llf", TUNED_C), "llf_default": ("llf", DEFAULT_C), "random": ("random", DEFAULT_C),
+             "zero_shot": ("zero_shot", DEFAULT_C)}
+    out = {name: {"regret": [], "labels": []} for name in plays}
+    for seed in SEEDS:
+        stream = SyntheticTask(dim=10, seed=seed).sample(T, seed=seed + 100)
+        for name, (strategy, c) in plays.items():
+            cfg = GameConfig(strategy=strategy, beta=BETA, c=c, seed=seed)
             result = play(stream.phi, lambda t: int(stream.gold[t]), cfg, mask=stream.mask)
-            assert result.labels_used <= 400
-            out.append(stream.regret(result.predictions).sum())
-    assert np.mean(llf) < np.mean(rnd), (np.mean(llf), np.mean(rnd))
+            out[name]["regret"].append(stream.regret(result.predictions).sum())
+            out[name]["labels"].append(result.labels_used)
+    return {name: {k: np.array(v) for k, v in d.items()} for name, d in out.items()}
+
+
+def test_every_budgeted_strategy_stays_within_its_budget(runs):
+    for name in ("llf_tuned", "llf_default", "random"):
+        assert runs[name]["labels"].max() <= BETA * T, name
+
+
+def test_llf_beats_random_at_equal_budget(runs):
+    """At the tuned c = 0.25 the gate spends fewer labels than random and still has less regret."""
+    llf, rnd = runs["llf_tuned"], runs["random"]
+    assert llf["regret"].mean() < rnd["regret"].mean(), (llf["regret"].mean(), rnd["regret"].mean())
+    assert llf["labels"].mean() < rnd["labels"].mean()
+
+
+def test_llf_at_the_default_c(runs):
+    """What holds at the API default c = 1 (docs/game.md): nearly every early round is 'uncertain', so the
+    gate spends about its whole budget, and under A ~ lambda*I the widest rounds are the easy ones. LLF
+    then has MORE regret than random (measured over these seeds: 381 vs 325, tuned c: 206). It still
+    learns (zero-shot: 2051), and the tuned threshold beats it, which is why real configs set c."""
+    default, tuned, rnd, zero = (runs[n] for n in ("llf_default", "llf_tuned", "random", "zero_shot"))
+    assert default["regret"].mean() < 0.5 * zero["regret"].mean()
+    assert tuned["regret"].mean() < default["regret"].mean()
+    assert default["labels"].mean() > tuned["labels"].mean()
+    assert default["regret"].mean() < 1.5 * rnd["regret"].mean()  # worse than random, but not by much

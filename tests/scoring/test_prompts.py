@@ -27,8 +27,16 @@ def test_k_shot_examples_show_their_gold_answer_before_the_question():
     assert shots_hash([SHOT]) != shots_hash([]) == ""
 
 
-def test_neutral_prompt_carries_no_question():
-    assert NEUTRAL_PROMPT == "Answer:"
+@pytest.mark.parametrize("fmt", ["cloze", "letter"])
+@pytest.mark.parametrize("shots", [[], [SHOT]])
+def test_neutral_prompt_is_the_answer_cue_of_every_prompt_without_the_question(fmt, shots):
+    # Calibration is log p(y | prompt) - log p(y | NEUTRAL_PROMPT): both terms must score y right after
+    # the same cue, and only the first may know the question or its options.
+    split = build_prompt(ITEM, fmt, shots=shots)
+    assert split.prompt.endswith("\n" + NEUTRAL_PROMPT)
+    question = split.prompt[: -len(NEUTRAL_PROMPT)]
+    assert "2+2" in question and "2+2" not in NEUTRAL_PROMPT
+    assert not any(option.strip() in NEUTRAL_PROMPT for option in ITEM.options)
 
 
 def test_unknown_format_is_rejected_even_for_no_items():
