@@ -136,11 +136,12 @@ def _warn(notices: list[tuple[type[Warning], str]]) -> list[str]:
 def read_ledger(path: str | Path) -> list[LedgerEntry]:
     """The entries of a ledger, read-only and without taking its lock (for reports and evaluation).
 
-    A torn last line is warned about and ignored here, not cut: only the owner repairs the file.
+    A torn last line is warned about and ignored here, not cut: only the owner repairs the file. Lines
+    without a hash are not: their one notice belongs to whoever opens the ledger to continue it.
     """
     path = Path(path)
     found = inspect_ledger(path)
-    _warn(found.notices(path, "ignored"))
+    _warn([n for n in found.notices(path, "ignored") if n[0] is TornLineWarning])
     return [e for _, e in found.entries]
 
 
