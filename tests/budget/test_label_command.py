@@ -85,3 +85,21 @@ def test_watch_answers_requests_as_they_arrive_until_interrupted(tmp_path: Path)
             proc.communicate()
     assert proc.returncode == 0, err
     assert "recorded B for round 1" in out and "0 pending" in out
+
+
+def test_label_refuses_a_run_whose_ledger_was_edited(tmp_path: Path) -> None:
+    """`stackray label` runs the checks of `stackray verify` first: answers for a run that cannot resume
+    would be wasted, so nothing is asked and the problem is named."""
+    from stackray.budget import LabelLedger
+
+    with FileQueueOracle(tmp_path, ITEMS) as oracle:
+        oracle.request(2)
+    with LabelLedger(tmp_path / "ledger.jsonl") as ledger:
+        ledger.record(0, "a", 1)
+        ledger.record(1, "b", 1)
+    path = tmp_path / "ledger.jsonl"
+    path.write_text(path.read_text().replace('"answer": 1', '"answer": 0', 1))
+    done = label(tmp_path, "c\n")
+    assert done.returncode == 1
+    assert f"problem: {path}:1: field 'h': does not chain" in done.stdout and "not labelling" in done.stdout
+    assert "Largest planet?" not in done.stdout and not (tmp_path / ANSWERS_FILE).exists()
