@@ -92,6 +92,8 @@ def open_run_dir(run_dir: Path, strategies: tuple[str, ...], *, resume: bool, ou
             paid = None if checkpoint is None else paid_from(checkpoint, s)
             if path.exists() or (paid is not None and paid.labels):
                 notices += _check_ledger(path, paid)
+            if (path.parent / REQUESTS_FILE).exists():
+                pending_requests(path.parent)  # a bad request or answer line: said here, not in an actor
     except BaseException:
         lock.close()
         raise
