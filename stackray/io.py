@@ -264,6 +264,7 @@ class AppendFile(Closing):
     """
 
     def __init__(self, path: str | os.PathLike, *, blocking: bool = False, create: bool = True) -> None:
+        self._fd = -1
         self.path = Path(path)
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -274,6 +275,7 @@ class AppendFile(Closing):
             fcntl.flock(self._fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:
             os.close(self._fd)
+            self._fd = -1  # else __del__ would close the number again, by then perhaps another file's
             holder = lock_holder(self.path)
             error = FileLockedError(f"{self.path}: in use by another live process ({holder or 'holder unknown'}); "
                                     "two writers on one file could pay for a label twice")

@@ -3,6 +3,7 @@ atomic writes leave the old file or the new one, and a locked file names its hol
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import stat
@@ -109,6 +110,10 @@ def test_a_locked_file_is_refused_at_once_naming_the_holder(tmp_path: Path) -> N
         with pytest.raises(FileLockedError, match=rf"in use by another live process \(pid {holder.pid} ") as info:
             AppendFile(path)
         assert info.value.holder.startswith(f"pid {holder.pid}")
+        del info
+        with AppendFile(tmp_path / "other.jsonl") as other:  # likely reuses the refused open's fd number
+            gc.collect()  # the refused AppendFile is collected: it must not close that number again
+            other.append({"round": 1})
     finally:
         holder.kill()
         holder.wait()
