@@ -39,7 +39,8 @@ def test_data_error_pickle_round_trip_keeps_class_message_and_place(cls) -> None
 def test_data_error_survives_a_real_ray_actor(tmp_path: Path) -> None:
     """The error an actor raises reaches the caller as itself, not as an unserialisable wrapper."""
     ray = pytest.importorskip("ray")
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         ray.init(num_cpus=1, include_dashboard=False, object_store_memory=100 * 2**20, log_to_driver=False)
 
     @ray.remote(num_cpus=0)
@@ -52,6 +53,8 @@ def test_data_error_survives_a_real_ray_actor(tmp_path: Path) -> None:
         ray.get(actor.boom.remote(str(tmp_path / "ledger.jsonl")))
     assert info.value.line == 3
     ray.kill(actor)
+    if started:
+        ray.shutdown()  # leave the machine quiet for the tests after this one
 
 
 def _mode(path: Path) -> int:
