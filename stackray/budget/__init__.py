@@ -3,16 +3,19 @@
 Labels are money: `LabelLedger` records each paid label durably (fsynced before it is returned),
 `LedgerDoor` is the `oracle(t) -> int` the game calls (answers already paid come from the ledger, new
 ones are paid once and recorded first), and the oracles behind it are dataset gold (`GoldOracle`) or
-human annotators answering a file queue (`FileQueueOracle`, `stackray label RUN_DIR`).
+human annotators answering a file queue (`FileQueueOracle`, `stackray label RUN_DIR`). Each ledger
+line is hash-chained to the one before it, and a resume checks the ledger against the checkpoint
+(`stackray.budget.integrity`), so a cut, edited or reordered ledger is refused instead of re-paid.
 """
 
-from stackray.budget.jsonl import FileLockedError, TornLineWarning
+from stackray.budget.integrity import LedgerIntegrityError, LegacyLedgerWarning, Paid
 from stackray.budget.ledger import (
     LEDGER_FILE,
     BudgetExceededError,
     LabelLedger,
     LedgerDoor,
     LedgerEntry,
+    inspect_ledger,
     read_ledger,
 )
 from stackray.budget.oracles import (
@@ -28,6 +31,7 @@ from stackray.budget.oracles import (
     pending_requests,
     read_requests,
 )
+from stackray.io import FileLockedError, TornLineWarning
 
 __all__ = [
     "ANSWERS_FILE",
@@ -43,9 +47,13 @@ __all__ = [
     "LabelTimeoutError",
     "LedgerDoor",
     "LedgerEntry",
+    "LedgerIntegrityError",
+    "LegacyLedgerWarning",
     "Oracle",
+    "Paid",
     "TornLineWarning",
     "append_answer",
+    "inspect_ledger",
     "pending_requests",
     "read_ledger",
     "read_requests",

@@ -9,8 +9,11 @@ rounds already in the ledger are answered from it and only new rounds reach the 
 What a crash can and cannot cost (the exact guarantee):
 
 - A label that was returned is in the ledger and is never asked again.
-- A write cut short leaves a torn last line; it is dropped with a warning on reopen. Its label was
-  never returned (the fsync comes before the return), so dropping it loses nothing that was used.
+- A write cut short leaves a torn last line (no newline, not valid JSON); it is dropped with a warning
+  on reopen. Its label was never returned (the fsync comes before the return), so dropping it loses
+  nothing that was used. A resume checks that first (`Paid`): a torn line the checkpoint counts is
+  never cut. Every other damage (a cut, an edit, a deleted or moved line) is refused, see
+  `stackray.budget.integrity`.
 - The one label in flight at the crash (the oracle answered, the ledger line not yet durable) is
   asked again after the restart. For the human queue (`FileQueueOracle`) that costs nothing: the
   request and the annotator's answer are themselves durable files, so the restarted oracle finds
@@ -22,26 +25,27 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from stackray.budget.jsonl import (
-    AppendFile,
-    At,
-    RawLine,
-    Scan,
-    TornLineWarning,
-    int_field,
-    read_bytes,
-    scan_objects,
-    str_field,
-    warn_torn,
+from stackray.budget.fields import At, by_round, int_field, str_field
+from stackray.budget.integrity import (
+    HASH_FIELD,
+    Chain,
+    LedgerIntegrityError,
+    LegacyLedgerWarning,
+    Paid,
+    chain_hash,
+    check_chain,
+    check_paid,
 )
 from stackray.budget.oracles import Oracle
-from stackray.data.jsonl import DataError
+from stackray.io import AppendFile, Closing, DataError, Scan, TornLineWarning, read_bytes, scan_objects, torn_notice
 
 LEDGER_FILE = "ledger.jsonl"
+TORN_CONSEQUENCE = "its label was never returned (the ledger is fsynced first), so that round is asked again"
 
 
 class BudgetExceededError(RuntimeError):
@@ -82,80 +86,101 @@ def _entry_from(obj: dict, at: At) -> LedgerEntry:
     )
 
 
-def _parse(path: Path, data: bytes) -> tuple[list[tuple[int, LedgerEntry]], Scan]:
-    """Entries with their line numbers, and the scan (torn tail, missing newline, line count).
+@dataclass(frozen=True)
+class LedgerScan:
+    """A ledger read whole and checked: its entries with line numbers, the file scan and the chain."""
 
-    Only the final line may be torn; a malformed line anywhere before it raises, because it may hold
-    a label that was paid for and used.
+    entries: list[tuple[int, LedgerEntry]]
+    scan: Scan
+    chain: Chain
+
+    def notices(self, path: Path, torn_action: str) -> list[tuple[type[Warning], str]]:
+        """What the user should hear about this ledger: a torn last line, lines without a hash."""
+        found: list[tuple[type[Warning], str]] = []
+        if self.scan.torn is not None:
+            found.append((TornLineWarning, torn_notice(path, self.scan.torn, f"{torn_action}; {TORN_CONSEQUENCE}")))
+        legacy = self.chain.legacy_notice(path)
+        if legacy:
+            found.append((LegacyLedgerWarning, legacy))
+        return found
+
+
+def inspect_ledger(path: str | Path, data: bytes | None = None, paid: Paid | None = None) -> LedgerScan:
+    """Parse and check a ledger's bytes (read from `path` when None) without changing anything.
+
+    Only the final unterminated line may be torn; a malformed line anywhere before it, a duplicate
+    round, a broken hash chain, or (given `paid`, from the checkpoint a resume starts from) a label the
+    checkpoint counts that the ledger lacks raises, naming the file and the first bad line.
     """
+    path = Path(path)
+    if data is None:
+        if paid is not None and paid.labels and not path.exists():
+            raise LedgerIntegrityError(path, None, None, f"missing, but {paid.source} counts {paid.labels} paid labels; "
+                                       "the ledger was deleted: restore it from a backup")
+        data = read_bytes(path)
     scan = scan_objects(path, data)
-    entries: list[tuple[int, LedgerEntry]] = []
-    seen: dict[int, int] = {}
-    for lineno, obj in scan.objects:
-        entry = _entry_from(obj, (path, lineno))
-        if entry.round in seen:
-            raise DataError(path, lineno, "round", f"round {entry.round} is already recorded on line {seen[entry.round]}")
-        seen[entry.round] = lineno
-        entries.append((lineno, entry))
-    return entries, scan
+    entries = list(by_round(path, scan.objects, _entry_from, "recorded").values())
+    chain = check_chain(path, scan.objects)
+    if paid is not None:
+        check_paid(path, entries, scan.torn, paid)
+    return LedgerScan(entries, scan, chain)
 
 
-def _warn_torn(path: Path, torn: RawLine, action: str) -> None:
-    warn_torn(
-        path, torn, f"{action}; its label was never returned (the ledger is fsynced first), so that round is asked again",
-        stacklevel=4,
-    )
+def _warn(notices: list[tuple[type[Warning], str]]) -> list[str]:
+    """Warn each notice (pointing at the caller's caller, who opened the ledger); return their texts."""
+    for category, text in notices:
+        warnings.warn(text, category, stacklevel=3)
+    return [text for _, text in notices]
 
 
 def read_ledger(path: str | Path) -> list[LedgerEntry]:
     """The entries of a ledger, read-only and without taking its lock (for reports and evaluation).
 
-    A torn last line is warned about and ignored here, not cut: only the owner repairs the file.
+    A torn last line is warned about and ignored here, not cut: only the owner repairs the file. Lines
+    without a hash are not: their one notice belongs to whoever opens the ledger to continue it.
     """
     path = Path(path)
-    entries, scan = _parse(path, read_bytes(path))
-    if scan.torn is not None:
-        _warn_torn(path, scan.torn, "ignored")
-    return [e for _, e in entries]
+    found = inspect_ledger(path)
+    _warn([n for n in found.notices(path, "ignored") if n[0] is TornLineWarning])
+    return [e for _, e in found.entries]
 
 
-class LabelLedger:
+class LabelLedger(Closing):
     """The run's append-only file of paid labels; one live owner at a time (an exclusive lock).
 
-    Opening it reads every existing line, cuts a torn last line away (with a warning) and completes
-    a last line that only lacks its newline. `record` returns only once the line is fsynced.
+    Opening it checks every line (`inspect_ledger`, against `paid` when a resume gives the checkpoint's
+    count), and only then cuts a torn last line away and completes a last line that only lacks its
+    newline; `notices` says what was found and done (a torn line cut, lines without a hash). On any
+    problem it raises and the file is left exactly as it was. `record` returns once the line is fsynced.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, paid: Paid | None = None) -> None:
         self.path = Path(path)
+        if paid is not None and paid.labels and not self.path.exists():
+            inspect_ledger(self.path, paid=paid)  # raises: a deleted ledger is not silently recreated
         self._file = AppendFile(self.path)
         try:
-            entries, scan = _parse(self.path, self._file.read_all())
-            if scan.torn is not None:
-                _warn_torn(self.path, scan.torn, "removed")
-                self._file.truncate(scan.torn.offset)
-            elif scan.missing_newline:
-                self._file.append_raw(b"\n")
+            found = inspect_ledger(self.path, self._file.read_all(), paid)
+            self.notices = _warn(found.notices(self.path, "removed"))
+            self._file.repair_tail(found.scan)
         except BaseException:
             self._file.close()
             raise
-        self._entries: dict[int, LedgerEntry] = {e.round: e for _, e in entries}
-        self._lines: dict[int, int] = {e.round: n for n, e in entries}
-        self._next_line = scan.n_lines + 1
+        self._entries: dict[int, LedgerEntry] = {e.round: e for _, e in found.entries}
+        self._lines: dict[int, int] = {e.round: n for n, e in found.entries}
+        self._next_line = (found.entries[-1][0] if found.entries else 0) + 1
+        self._head = found.chain.head
         self._spent = math.fsum(e.cost for e in self._entries.values())
 
-    @classmethod
-    def in_run_dir(cls, run_dir: str | Path) -> "LabelLedger":
-        """The ledger of a run directory (`RUN_DIR/ledger.jsonl`)."""
-        return cls(Path(run_dir) / LEDGER_FILE)
+    @property
+    def head(self) -> str:
+        """The chain hash of the last line (what the next line chains from)."""
+        return self._head
 
     def get(self, round: int) -> int | None:
         """The paid answer of `round`, or None when that round was never paid for."""
         entry = self._entries.get(round)
         return None if entry is None else entry.answer
-
-    def entry(self, round: int) -> LedgerEntry | None:
-        return self._entries.get(round)
 
     def line_of(self, round: int) -> int | None:
         """The ledger line (1-based) that holds `round`, for error messages."""
@@ -192,8 +217,10 @@ class LabelLedger:
                 *at, "round", f"round {round} is already paid for (line {self._lines[round]}); a label is recorded once"
             )
         entry = LedgerEntry(round=round, item=item, answer=answer, cost=cost, time=time.time())
+        line = asdict(entry)
+        line[HASH_FIELD] = chain_hash(self._head, line)
         try:
-            self._file.append(asdict(entry))
+            self._file.append(line)
         except OSError:
             # After a failed write or fsync the file's state is unknown: refuse further use until the
             # ledger is reopened, which re-reads (and if needed repairs) what actually reached the disk.
@@ -202,18 +229,13 @@ class LabelLedger:
         self._entries[round] = entry
         self._lines[round] = self._next_line
         self._next_line += 1
+        self._head = line[HASH_FIELD]
         self._spent += cost
         return entry
 
     def close(self) -> None:
         """Release the file and its lock (another process may then open the ledger)."""
         self._file.close()
-
-    def __enter__(self) -> "LabelLedger":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class LedgerDoor:

@@ -24,22 +24,14 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
-from stackray.budget.jsonl import (
-    AppendFile,
-    At,
-    Scan,
-    int_field,
-    read_bytes,
-    scan_objects,
-    str_field,
-    warn_torn,
-)
+from stackray.budget.fields import At, by_round, int_field, str_field
 from stackray.data.items import MCItem
-from stackray.data.jsonl import DataError
+from stackray.io import AppendFile, Closing, DataError, Scan, TornLineWarning, read_bytes, scan_objects, torn_notice
 
 REQUESTS_FILE = "requests.jsonl"
 ANSWERS_FILE = "answers.jsonl"
@@ -122,15 +114,8 @@ def _request_from(obj: dict, at: At) -> LabelRequest:
 def _parse_requests(path: Path, data: bytes) -> tuple[dict[int, LabelRequest], dict[int, int], Scan]:
     """round -> request and round -> line, in file order, plus the scan (torn tail etc.)."""
     scan = scan_objects(path, data)
-    requests: dict[int, LabelRequest] = {}
-    lines: dict[int, int] = {}
-    for lineno, obj in scan.objects:
-        req = _request_from(obj, (path, lineno))
-        if req.round in requests:
-            raise DataError(path, lineno, "round", f"round {req.round} was already requested on line {lines[req.round]}")
-        requests[req.round] = req
-        lines[req.round] = lineno
-    return requests, lines, scan
+    found = by_round(path, scan.objects, _request_from, "requested")
+    return {r: req for r, (_, req) in found.items()}, {r: n for r, (n, _) in found.items()}, scan
 
 
 # Given a round of an answer line and the line's position, (item id, number of options) of that round,
@@ -140,7 +125,7 @@ RoundInfo = Callable[[int, At], "tuple[str, int] | None"]
 
 def _parse_answers(path: Path, data: bytes, info: RoundInfo) -> dict[int, tuple[int, int]]:
     """round -> (answer, line) of every complete answer line; a bad line raises naming line and field."""
-    scan = scan_objects(path, data, terminated_may_be_torn=False)
+    scan = scan_objects(path, data)
     answers: dict[int, tuple[int, int]] = {}
     for lineno, obj in scan.objects:
         at = (path, lineno)
@@ -201,19 +186,18 @@ def append_answer(run_dir: str | Path, round: int, answer: int) -> None:
     int_field({"answer": answer}, "answer", (f"round {round} (item {req.item!r})", None), below=len(req.options))
     path = run_dir / ANSWERS_FILE
     with AppendFile(path, blocking=True) as f:  # one annotator at a time; waits for the others
-        scan = scan_objects(path, f.read_all(), terminated_may_be_torn=False)
+        scan = scan_objects(path, f.read_all())
         if scan.torn is not None:  # we hold the lock, so no one is writing it: an annotator crashed
-            warn_torn(path, scan.torn, "removed; that answer was never recorded, give it again")
-            f.truncate(scan.torn.offset)
-        elif scan.missing_newline:  # a hand-written last line without its newline
-            f.append_raw(b"\n")
+            warnings.warn(torn_notice(path, scan.torn, "removed; that answer was never recorded, give it again"),
+                          TornLineWarning, stacklevel=2)
+        f.repair_tail(scan)  # also ends a hand-written last line that lacks its newline
         answers = _parse_answers(path, f.read_all(), _info_from_requests(requests))
         if round in answers:
             raise AlreadyAnsweredError(path, answers[round][1], "round", f"round {round} is already answered")
         f.append({"round": round, "answer": answer, "item": req.item, "time": time.time()})
 
 
-class FileQueueOracle:
+class FileQueueOracle(Closing):
     """Human annotators behind files: asking round t queues a request once and waits for its answer.
 
     One live process owns a run's request queue (an exclusive lock on requests.jsonl). On open the
@@ -247,10 +231,9 @@ class FileQueueOracle:
                         f"{self.items[r].id!r}: the run directory belongs to another data order",
                     )
             if scan.torn is not None:
-                warn_torn(self.requests_path, scan.torn, "removed; that round is requested again when asked")
-                self._file.truncate(scan.torn.offset)
-            elif scan.missing_newline:
-                self._file.append_raw(b"\n")
+                warnings.warn(torn_notice(self.requests_path, scan.torn, "removed; that round is requested again "
+                                          "when asked"), TornLineWarning, stacklevel=2)
+            self._file.repair_tail(scan)
         except BaseException:
             self._file.close()
             raise
@@ -314,9 +297,3 @@ class FileQueueOracle:
     def close(self) -> None:
         """Release the request queue (another process may then own it)."""
         self._file.close()
-
-    def __enter__(self) -> "FileQueueOracle":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

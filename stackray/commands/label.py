@@ -72,6 +72,8 @@ def run(args: argparse.Namespace, inp: TextIO | None = None, out: TextIO | None 
     out = sys.stdout if out is None else out
     if args.poll <= 0:
         raise ValueError(f"--poll must be > 0 seconds, got {args.poll}")
+    if not refuse_a_damaged_run(args.run_dir, out):
+        return 1
     skipped: set[int] = set()
     try:
         _loop(args, inp, out, skipped)
@@ -80,6 +82,19 @@ def run(args: argparse.Namespace, inp: TextIO | None = None, out: TextIO | None 
     left = len(pending_requests(args.run_dir))
     print(f"{left} pending in {args.run_dir}", file=out)
     return 0
+
+
+def refuse_a_damaged_run(run_dir: Path, out: TextIO) -> bool:
+    """The checks of `stackray verify`: an annotator's answers to a run whose ledger was cut or edited
+    would be spent on a run that cannot resume, so label only when nothing is wrong (notes are shown)."""
+    from stackray.commands.verify import report
+    from stackray.run.integrity import verify_run
+
+    findings = verify_run(run_dir)
+    report(findings, out)
+    if findings.problems:
+        print(f"{run_dir}: not labelling; fix the problems above first (stackray verify {run_dir})", file=out)
+    return not findings.problems
 
 
 def _loop(args: argparse.Namespace, inp: TextIO, out: TextIO, skipped: set[int]) -> None:

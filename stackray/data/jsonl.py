@@ -26,31 +26,16 @@ Hugging Face hub sets (``stackray.data.hub``) and the Arrow view of validated it
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from stackray.data.items import MCItem
+from stackray.io import DataError, decode_line, split_lines
+
+__all__ = ["DataError", "read_jsonl", "record_to_item"]  # DataError lives in stackray.io, with the other file code
 
 SCHEMA_FIELDS = ("id", "subject", "question", "options", "answer")
 REQUIRED_FIELDS = ("id", "question", "options", "answer")
-
-
-class DataError(ValueError):
-    """A bad record in a data source; ``path``, ``line`` (1-based) and ``field`` say where.
-
-    ``line`` is None for a problem with the whole source (no records at all), and ``field`` is
-    None when the line itself is broken (bad JSON, not an object).
-    """
-
-    def __init__(self, path: str | Path, line: int | None, field: str | None, problem: str) -> None:
-        self.path = str(path)
-        self.line = line
-        self.field = field
-        self.problem = problem
-        where = self.path if line is None else f"{self.path}:{line}"
-        what = f"field '{field}': " if field is not None else ""
-        super().__init__(f"{where}: {what}{problem}")
 
 
 def _type_name(value: Any) -> str:
@@ -105,23 +90,15 @@ def read_jsonl(path: str | Path) -> list[MCItem]:
         raise FileNotFoundError(f"{path}: no such data file")
     items: list[MCItem] = []
     first_line_of: dict[str, int] = {}
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(path, lineno, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, lineno, None, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
-            item = record_to_item(obj, path=path, line=lineno)
-            if item.id in first_line_of:
-                raise DataError(path, lineno, "id", f"duplicate id {item.id!r} (first seen on line {first_line_of[item.id]})")
-            first_line_of[item.id] = lineno
-            items.append(item)
+    lines, tail = split_lines(path.read_bytes())
+    for line in lines + ([tail] if tail is not None else []):
+        if not line.text.strip():
+            continue
+        item = record_to_item(decode_line(path, line), path=path, line=line.lineno)
+        if item.id in first_line_of:
+            raise DataError(path, line.lineno, "id", f"duplicate id {item.id!r} (first seen on line {first_line_of[item.id]})")
+        first_line_of[item.id] = line.lineno
+        items.append(item)
     if not items:
         raise DataError(path, None, None, "the file holds no records")
     return items

@@ -24,6 +24,7 @@ from typing import Any
 
 from stackray.data.items import MCItem
 from stackray.data.jsonl import read_jsonl
+from stackray.io import file_sha256
 from stackray.data.registry import NAMED_SETS, parse_spec
 
 _MAX_LISTED = 12
@@ -103,11 +104,7 @@ def data_file_hash(spec_or_path: str | Path, *, root: str | Path | None = None) 
     parsed = parse_spec(spec_or_path, root=root)
     if parsed.path is None:
         return items_hash(load_items(spec_or_path, root=root))
-    digest = hashlib.sha256()
-    with parsed.path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(parsed.path)
 
 
 def items_hash(items: Sequence[MCItem]) -> str:

@@ -26,7 +26,8 @@ from stackray.game import predict
 from stackray.run import report
 from stackray.run.config import RaySection, RunConfig, config_from_dict, load_config
 from stackray.run.features import FeatureSource
-from stackray.run.layout import atomic_write_text, load_checkpoint, save_arrays, save_checkpoint, strategy_dir
+from stackray.run.integrity import open_run_dir
+from stackray.run.layout import atomic_write_text, save_arrays, save_checkpoint, strategy_dir
 from stackray.run.ray_game import StrategyGame, start_followers, start_strategy
 from stackray.run.served_head import choose_head
 
@@ -114,13 +115,13 @@ class ActiveRun:
                                            c.ray.max_restarts)
 
     def _restore(self) -> int:
-        """Load the newest checkpoint into every game; return the first window still to play."""
-        found = load_checkpoint(self.run_dir) if self.resume else None
+        """Load the checkpoint `open_run_dir` checked the ledgers against; return the first window to play."""
+        found = self.opened.checkpoint
         if found is None:
             self.metrics = []
             report.write_metrics(self.run_dir, self.metrics)
             return 0
-        arrays, meta = found
+        arrays, meta = found.arrays, found.meta
         if meta["pool_hash"] != items_hash(self.pool):
             raise ValueError(f"{self.run_dir}: the checkpoint was written for other pool items (data changed?)")
         for s, g in self.games.items():
@@ -132,6 +133,7 @@ class ActiveRun:
 
     # ---- the loop -----------------------------------------------------------------------------------
     def run(self, on_window: WindowHook | None = None) -> dict:
+        self.opened = open_run_dir(self.run_dir, self.config.strategies, resume=self.resume)  # before any actor
         init_ray(self.config.ray)
         self._load_data()
         try:
@@ -229,7 +231,8 @@ class ActiveRun:
                "rounds": len(self.pool), "eval_items": len(self.eval), "zero_shot_accuracy": acc_0, "rows": rows,
                "heads_file": HEADS_FILE, "feature_names": self.features.names,
                "curve": None if curve is None else str(curve),
-               "features": {"cache_hits": self.features.hits, "cache_misses": self.features.misses}}
+               "features": {"cache_hits": self.features.hits, "cache_misses": self.features.misses},
+               "integrity": self.opened.report()}
         report.write_summary(self.run_dir, doc)
         doc["table"] = report.format_table(rows, acc_0)
         return doc
@@ -244,6 +247,8 @@ class ActiveRun:
             ray.kill(f)
         if self.features is not None:
             self.features.close()
+        if getattr(self, "opened", None) is not None:
+            self.opened.close()  # the run lock
 
 
 def run_active(config_path: str | Path | None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,

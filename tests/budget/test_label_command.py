@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from stackray.budget import ANSWERS_FILE, FileQueueOracle, pending_requests
@@ -70,18 +72,45 @@ def test_watch_answers_requests_as_they_arrive_until_interrupted(tmp_path: Path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "stackray.cli", "label", str(tmp_path), "--watch", "--poll", "0.01"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1"), cwd=REPO,
     )
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
     try:
         proc.stdin.write("b\n")  # typed ahead: read once the question shows up
         proc.stdin.flush()
         with FileQueueOracle(tmp_path, ITEMS, timeout=30, poll=0.005) as oracle:
             assert oracle(1) == 1  # asked while the annotator's terminal was already waiting
+        deadline = time.monotonic() + 30
+        while not any("recorded B for round 1" in line for line in out):  # the answer is on disk a moment
+            assert time.monotonic() < deadline, out  # before the terminal says so: interrupt only after
+            time.sleep(0.01)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        reader.join(timeout=30)  # the reader alone drains stdout (communicate() would race it)
+        err = proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, err
-    assert "recorded B for round 1" in out and "0 pending" in out
+    assert "0 pending" in "".join(out)
+
+
+def test_label_refuses_a_run_whose_ledger_was_edited(tmp_path: Path) -> None:
+    """`stackray label` runs the checks of `stackray verify` first: answers for a run that cannot resume
+    would be wasted, so nothing is asked and the problem is named."""
+    from stackray.budget import LabelLedger
+
+    with FileQueueOracle(tmp_path, ITEMS) as oracle:
+        oracle.request(2)
+    with LabelLedger(tmp_path / "ledger.jsonl") as ledger:
+        ledger.record(0, "a", 1)
+        ledger.record(1, "b", 1)
+    path = tmp_path / "ledger.jsonl"
+    path.write_text(path.read_text().replace('"answer": 1', '"answer": 0', 1))
+    done = label(tmp_path, "c\n")
+    assert done.returncode == 1
+    assert f"problem: {path}:1: field 'h': does not chain" in done.stdout and "not labelling" in done.stdout
+    assert "Largest planet?" not in done.stdout and not (tmp_path / ANSWERS_FILE).exists()

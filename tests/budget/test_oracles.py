@@ -155,7 +155,8 @@ def test_torn_request_line_is_cut_and_the_round_asked_again_once(tmp_path: Path)
         ({"round": 7, "answer": 0}, "round", r"round 7 is not in \[0, 3\)"),
         ({"round": 0, "answer": 1, "item": "b"}, "item", "'b', but round 0 is item 'a'"),
         ({"round": 1, "answer": 0}, "answer", "0 contradicts the answer 1 to round 1 on line 1"),
-        ("round 0 answer B", None, "not a JSON object"),
+        ("round 0 answer B", None, "invalid JSON"),
+        ("[0, 1]", None, "not a JSON object"),
     ],
 )
 def test_bad_answer_lines_raise_naming_file_line_and_field(tmp_path: Path, answer_line, field, problem) -> None:
