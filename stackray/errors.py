@@ -218,6 +218,8 @@ def describe(exc: BaseException, prog: str) -> tuple[int, str]:
 def run_guarded(prog: str, command: Callable[[], int | None], *, debug: bool = False) -> int:
     """Run `command` and turn what ends it into an exit code and one line on stderr (plus the
     traceback with `debug`). SIGINT and SIGTERM are caught while it runs."""
+    global _last_signal
+    _last_signal = None
     previous = install_signal_handlers()
     try:
         return int(command() or 0)

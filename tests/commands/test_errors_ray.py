@@ -30,9 +30,11 @@ class Unpicklable(ValueError):
 
 @ray.remote(num_cpus=0)
 class Failing:
-    def __init__(self, fail_in_init: bool = False) -> None:
-        if fail_in_init:
+    def __init__(self, fail_in_init: str = "") -> None:
+        if fail_in_init == "unpicklable":  # Ray cannot rebuild it: UnserializableException
             raise Unpicklable("/runs/x/ledger.jsonl:2", "not valid JSON")
+        if fail_in_init == "value_error":  # Ray keeps only its text: ActorDiedError
+            raise ValueError("/runs/x/ledger.jsonl:2: not valid JSON")
 
     def value_error(self) -> None:
         raise ValueError("config.yaml: game.beta: must be in (0, 1]")
@@ -68,11 +70,12 @@ def test_an_actor_method_error_arrives_as_itself(ray_up, method, cls, message):
     assert type(info.value) is cls and str(info.value) == message
 
 
-def test_an_actor_constructor_error_arrives_as_itself(ray_up):
-    actor = Failing.remote(True)
-    with pytest.raises(Unpicklable) as info:
+@pytest.mark.parametrize("kind, cls", [("unpicklable", Unpicklable), ("value_error", ValueError)])
+def test_an_actor_constructor_error_arrives_as_itself(ray_up, kind, cls):
+    actor = Failing.remote(kind)
+    with pytest.raises(cls) as info:
         ray_get(actor.slow.remote(0))
-    assert str(info.value) == "/runs/x/ledger.jsonl:2: not valid JSON"
+    assert type(info.value) is cls and str(info.value) == "/runs/x/ledger.jsonl:2: not valid JSON"
 
 
 def test_a_killed_actor_stays_a_ray_error_and_a_timeout_is_kept(ray_up):
