@@ -3,6 +3,7 @@ traceback. Real `stackray` processes; none of these cases starts Ray or loads a 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,6 @@ from stackray.errors import NoNetworkError, describe
 
 
 def stackray(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    import os
-
     return subprocess.run([sys.executable, "-m", "stackray.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)
 
