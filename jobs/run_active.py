@@ -5,7 +5,8 @@
     python jobs/run_active.py --resume runs/smoke                 # continue a killed run
 
 Under `ray job submit`, RAY_ADDRESS is set and the driver connects to the cluster; otherwise it starts
-an embedded Ray. The same code as `stackray run` (stackray.commands.run).
+an embedded Ray. The same code as `stackray run` (stackray.commands.run), ending the same way: a user
+error is one line (exit 2), an interrupt says how to resume (exit 130 / 143), --debug shows tracebacks.
 """
 
 from __future__ import annotations
@@ -17,17 +18,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, when run from a working dir
 
 from stackray.commands.run import add_arguments, run  # noqa: E402
+from stackray.errors import DEBUG_HELP, run_guarded  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="run_active.py", description=__doc__.splitlines()[0])
     add_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"run_active.py: error: {exc}", file=sys.stderr)
-        return 2
+    return run_guarded("run_active.py", lambda: run(args), debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@
 Each command module exposes `add_parser(subparsers)` which registers its parser and sets
 `func` to a callable taking the parsed args and returning an exit code. Modules are imported
 lazily per subcommand so that `stackray simulate` never pays for importing torch or Ray.
+
+Every command runs inside one wrapper (`stackray.errors.run_guarded`): a user error is one line and
+exit code 2, Ctrl-C / SIGTERM exit 130 / 143, and `--debug` (before or after the command) adds the
+full traceback for developers.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from stackray.errors import DEBUG_HELP, run_guarded
 
 # (subcommand, module under stackray.commands, one-line help)
 COMMANDS = [
@@ -23,8 +29,9 @@ COMMANDS = [
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stackray", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    wanted = argv[0] if argv and not argv[0].startswith("-") else None
+    wanted = next((a for a in argv if not a.startswith("-")), None)
     for name, module, help_text in COMMANDS:
         if wanted is not None and name != wanted:
             # Only the chosen subcommand is imported; the rest get a placeholder for --help listings.
@@ -32,6 +39,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
             continue
         # A command module that fails to import is a broken install, not a command to hide: let it raise.
         importlib.import_module(f"stackray.commands.{module}").add_parser(sub)
+    for command_parser in sub.choices.values():  # `stackray run X --debug` works as well as `stackray --debug run X`
+        command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 
@@ -42,12 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0 if not argv else 2
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:
-        # Bad input is the user's to fix: say what is wrong, no traceback.
-        print(f"stackray {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    return run_guarded(f"stackray {args.command}", lambda: args.func(args), debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import ray
 from ray.exceptions import RayTaskError
 
 from stackray.budget import BudgetExceededError, FileLockedError, FileQueueOracle, GoldOracle, LabelLedger, LabelTimeoutError, LedgerDoor
+from stackray.errors import ray_get
 from stackray.game.config import GameConfig
 from stackray.game.follower import Confidence, WindowAssessment
 from stackray.game.gates import make_gate
@@ -113,7 +114,7 @@ class CoordinatorGate:
 
     def select(self, rounds, window, pending, pending_window, rounds_played) -> np.ndarray:
         try:
-            chosen, answers, state = ray.get(self.actor.select.remote(
+            chosen, answers, state = ray_get(self.actor.select.remote(
                 self.mirror.state_dict(), rounds, window, pending, pending_window, rounds_played))
         except RayTaskError as exc:  # a timeout or bad answer is the user's to fix: surface it plainly
             if isinstance(exc.cause, (LabelTimeoutError, ValueError, BudgetExceededError)):

@@ -15,6 +15,7 @@ from dataclasses import fields
 import numpy as np
 import ray
 
+from stackray.errors import ray_get
 from stackray.game.follower import WindowAssessment, assess, supervised_pairs
 from stackray.game.leader import LeaderSnapshot
 
@@ -49,7 +50,7 @@ class FollowerPool:
             phi, mask = ray.put(phi), ray.put(mask)
         snap = self.snapshot_ref(snapshot)
         refs = [actor.assess.remote(snap, phi, mask, a, b) for actor, (a, b) in zip(self.actors, shards)]
-        parts = ray.get(refs)
+        parts = ray_get(refs)
         if len(parts) == 1:
             return parts[0]
         return WindowAssessment(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])

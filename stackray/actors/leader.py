@@ -17,6 +17,7 @@ import numpy as np
 import ray
 from ray.exceptions import RayActorError
 
+from stackray.errors import ray_get
 from stackray.game.leader import Leader, LeaderSnapshot
 
 
@@ -67,16 +68,16 @@ class LeaderProxy:
         for attempt in (0, 1):
             try:
                 ref = getattr(self.actor, method).remote(self.version, *args)
-                return ref, ray.get(ref)
+                return ref, ray_get(ref)
             except (StaleLeaderError, RayActorError):
                 if attempt:
                     raise
                 self._restore()
 
     def _restore(self) -> None:
-        version = ray.get(self.actor.load_state_dict.remote(self._base))
+        version = ray_get(self.actor.load_state_dict.remote(self._base))
         for Z in self._redo:
-            version = ray.get(self.actor.update.remote(version, Z))
+            version = ray_get(self.actor.update.remote(version, Z))
         if version != self.version:
             raise RuntimeError(f"LeaderActor: restored to version {version}, expected {self.version}")
 
@@ -102,7 +103,7 @@ class LeaderProxy:
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.version = ray.get(self.actor.load_state_dict.remote(state))
+        self.version = ray_get(self.actor.load_state_dict.remote(state))
         self._base, self._redo, self._snapshot = state, [], None
 
     @property

@@ -2,12 +2,17 @@
 
 Thin over `stackray.run.run_active` (jobs/run_active.py is the same for `ray job submit`). Ray is
 embedded (a local instance started here) unless RAY_ADDRESS or the config's ray.address names a cluster.
+
+Interrupts: Ctrl-C or SIGTERM at any moment (a human-oracle wait included) ends the run within
+seconds with one line saying how many labels are paid and how to resume; the embedded Ray is shut
+down first, so no Ray process outlives the command. Nothing is lost: every paid label is already in
+the ledger and `--resume` replays the run exactly.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import warnings
 from pathlib import Path
 
 
@@ -27,25 +32,69 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import ray
-
-    from stackray.budget import LabelTimeoutError
-    from stackray.run import run_active
+    from stackray.errors import as_interrupted
+    from stackray.run import load_config, new_run_dir
 
     if args.config is None and args.resume is None:
         raise ValueError("give a CONFIG.yaml, or --resume RUN_DIR")
-    started = not ray.is_initialized()
+    config = load_config(args.config) if args.config is not None else None
+    # Named here (not inside run_active) so that an interrupt can say which directory to resume.
+    run_dir = args.resume or args.run_dir or new_run_dir(config)
     try:
-        summary = run_active(args.config, run_dir=args.run_dir, resume=args.resume,
-                             progress=False if args.no_progress else None)
-    except LabelTimeoutError as exc:  # annotators were too slow: the run is checkpointed, not failed
-        print(f"stackray run: {exc}", file=sys.stderr)
-        return 3
-    finally:
-        if started and ray.is_initialized():
-            ray.shutdown()
+        summary = _play(args, config, run_dir)
+    except KeyboardInterrupt as exc:  # Ray is shut down by now: the ledgers are final
+        raise as_interrupted(exc, interrupted_message(run_dir)) from None
     print(summary["table"])
     print(f"run directory: {summary['run_dir']}")
     if summary.get("curve"):
         print(f"learning curve: {summary['curve']}")
     return 0
+
+
+def _play(args: argparse.Namespace, config, run_dir: Path) -> dict:
+    """run_active on a Ray started here (and shut down here, however the run ends)."""
+    import ray
+
+    from stackray.errors import install_signal_handlers
+    from stackray.run import init_ray, run_active
+
+    started = not ray.is_initialized()
+    try:
+        section = _ray_section(config, args.resume)
+        if section is not None:  # else run_active says what is wrong before needing Ray
+            init_ray(section)
+            install_signal_handlers()  # Ray's core worker took SIGTERM over (a C++ stack dump): take it back
+        return run_active(args.config, run_dir=args.run_dir or (None if args.resume else run_dir), resume=args.resume,
+                          progress=False if args.no_progress else None)
+    finally:
+        if started and ray.is_initialized():
+            ray.shutdown()
+
+
+def _ray_section(config, resume: Path | None):
+    """The ray section of the new run's config or of the stored config of the run to resume."""
+    from stackray.run import load_config
+    from stackray.run.driver import CONFIG_FILE
+
+    if config is not None:
+        return config.ray
+    saved = Path(resume) / CONFIG_FILE
+    return load_config(saved).ray if saved.is_file() else None
+
+
+def interrupted_message(run_dir: Path) -> str:
+    """The one line an interrupted run ends with: labels paid so far and how to go on."""
+    from stackray.budget import LEDGER_FILE, read_ledger
+    from stackray.run.driver import CONFIG_FILE
+
+    if not (run_dir / CONFIG_FILE).is_file():
+        return "interrupted before the run started; nothing was recorded"
+    paid = 0
+    with warnings.catch_warnings():  # a torn last line is the resumed run's to repair and report
+        warnings.simplefilter("ignore")
+        for ledger in [run_dir / LEDGER_FILE, *sorted(run_dir.glob(f"*/{LEDGER_FILE}"))]:
+            try:
+                paid += len(read_ledger(ledger)) if ledger.is_file() else 0
+            except (ValueError, OSError):  # a broken ledger is reported when the run is resumed
+                pass
+    return f"interrupted after {paid} labels; resume with: stackray run --resume {run_dir}"

@@ -12,17 +12,32 @@ The mapping covers the common layouts and says clearly when a row fits none of t
 
 The mapped record then goes through the same validator as a JSONL line
 (`stackray.data.jsonl.record_to_item`), so the checks are the same. trust_remote_code stays off.
+
+No network: before asking the hub, a plain TCP connect to it (HF_ENDPOINT) must succeed within
+HUB_CONNECT_TIMEOUT_S; otherwise `NoNetworkError` says so and names the alternatives at once, instead
+of the hub client's retries (tens of seconds) and a ConnectionError traceback. With HF_HUB_OFFLINE or
+HF_DATASETS_OFFLINE set, the local hub cache is tried and a miss is reported the same way.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import getproxies, proxy_bypass
 
 from stackray.data.items import MCItem
 from stackray.data.jsonl import DataError, record_to_item
-from stackray.data.registry import Spec
+from stackray.data.registry import NAMED_SETS, Spec
+from stackray.errors import NoNetworkError
 
 LETTERS = "ABCDEFGHIJ"
+HUB_CONNECT_TIMEOUT_S = 2.0
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 _QUESTION_KEYS = ("question", "question_stem", "goal", "ctx")
 _ANSWER_KEYS = ("answer", "answerKey", "answer_idx", "label")
 
@@ -83,9 +98,16 @@ def map_row(row: dict[str, Any], *, source: str, index: int, default_subject: st
 
 def load_hub_items(spec: Spec) -> list[MCItem]:
     """Load a hub dataset (``hf:`` spec) and map every row; a dataset with several splits needs one named."""
+    local = Path(spec.name).expanduser().exists()
+    offline = any(os.environ.get(v, "").strip().upper() in ("1", "ON", "YES", "TRUE") for v in _OFFLINE_VARS)
+    if not local and not offline:
+        _require_hub(spec)
     from datasets import DatasetDict, load_dataset  # heavy import, only for hub specs
 
-    ds = load_dataset(spec.name, spec.config, split=spec.split)
+    try:
+        ds = load_dataset(spec.name, spec.config, split=spec.split)
+    except ConnectionError as exc:  # offline mode and not cached, or the network went away meanwhile
+        raise _no_network(spec, str(exc), offline=offline) from exc
     split = spec.split
     if isinstance(ds, DatasetDict):
         if len(ds) != 1:
@@ -100,3 +122,36 @@ def load_hub_items(spec: Spec) -> list[MCItem]:
             raise DataError(source, i + 1, "id", f"duplicate id {item.id!r} (first seen on row {first[item.id] + 1})")
         first[item.id] = i
     return items
+
+
+def _no_network(spec: Spec, why: str, *, offline: bool = False) -> NoNetworkError:
+    cache = "" if offline else "; a copy already in the hub cache is read with HF_HUB_OFFLINE=1"
+    return NoNetworkError(
+        f"{spec.text!r}: cannot load from the Hugging Face hub ({why}). Without network, use a bundled set "
+        f"({', '.join(NAMED_SETS)}; e.g. openbookqa:train) or the path of a local .jsonl file instead{cache}")
+
+
+def _require_hub(spec: Spec) -> None:
+    """Raise NoNetworkError unless a TCP connection to the hub endpoint opens within the timeout."""
+    endpoint = os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
+    url = urlparse(endpoint)
+    proxy = getproxies().get(url.scheme)
+    if proxy and not proxy_bypass(url.hostname or ""):  # behind a proxy only the proxy must answer
+        url = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    outcome: list[BaseException | None] = []
+
+    def connect() -> None:  # in a thread: a DNS lookup is not bounded by the socket timeout
+        try:
+            socket.create_connection((host, port), timeout=HUB_CONNECT_TIMEOUT_S).close()
+            outcome.append(None)
+        except OSError as exc:
+            outcome.append(exc)
+
+    probe = threading.Thread(target=connect, daemon=True)
+    probe.start()
+    probe.join(HUB_CONNECT_TIMEOUT_S + 0.5)
+    if not outcome:
+        raise _no_network(spec, f"no network? no answer from {endpoint} within {HUB_CONNECT_TIMEOUT_S:g} s")
+    if outcome[0] is not None:
+        raise _no_network(spec, f"no network? {endpoint} is unreachable: {outcome[0]}")

@@ -23,6 +23,7 @@ from ray.exceptions import RayActorError
 from stackray.actors.scorer import scorer_actor
 from stackray.data import option_mask
 from stackray.data.items import MCItem
+from stackray.errors import ray_get
 from stackray.run.config import RaySection, ScoringSection
 
 
@@ -92,14 +93,14 @@ class FeatureSource:
     def _collect(self, name: str, i: int) -> None:
         ref = self.in_flight.pop((name, i))
         try:
-            phi = ray.get(ref)
+            phi = ray_get(ref)
         except RayActorError:  # the replica is gone for good: a fresh one takes the chunk
             self.resubmitted += 1
             a, b = self.chunks[name][i]
             cls = scorer_actor(self.cfg.backend, self.scorer_kwargs.get("num_threads") or 1, self.max_restarts)
             dead = next((j for j, act in enumerate(self.actors) if _is_dead(act)), 0)
             self.actors[dead] = cls.remote(self.scorer_kwargs, self.cfg.format, self.cfg.cache_dir, None)
-            phi = ray.get(self.actors[dead].featurize.remote(self.items[name][a:b]))
+            phi = ray_get(self.actors[dead].featurize.remote(self.items[name][a:b]))
         key = self.keys[name][i]
         if not self.cache.paths(key)[1].is_file():  # the scorer may run on another node: keep a copy here
             a, b = self.chunks[name][i]
@@ -130,7 +131,7 @@ class FeatureSource:
         return self.rows(name, 0, len(self.items[name]))
 
     def scorer_info(self) -> list[dict]:
-        return ray.get([a.info.remote() for a in self.actors]) if self.actors else []
+        return ray_get([a.info.remote() for a in self.actors]) if self.actors else []
 
     def close(self) -> None:
         for actor in self.actors:

@@ -23,6 +23,7 @@ from stackray.actors.budget_coordinator import BudgetCoordinator, CoordinatorGat
 from stackray.actors.follower import FollowerActor, FollowerPool
 from stackray.actors.leader import LeaderActor, LeaderProxy
 from stackray.data.items import MCItem
+from stackray.errors import ray_get
 from stackray.game import Game, GameConfig
 
 
@@ -45,7 +46,7 @@ class StrategyGame:
     def close(self) -> None:
         """Release the ledger (and request queue) locks, then the actors."""
         try:
-            ray.get(self.coordinator.close.remote())
+            ray_get(self.coordinator.close.remote(), timeout=2.0)  # busy in a human wait: kill it
         finally:
             ray.kill(self.coordinator)
             ray.kill(self.leader_actor)

@@ -8,6 +8,7 @@ import pytest
 
 from stackray.data import DataError, load_items
 from stackray.data.hub import map_row
+from stackray.errors import NoNetworkError
 
 
 @pytest.mark.parametrize(
@@ -62,3 +63,16 @@ def test_hf_spec_reads_a_local_folder(tmp_path):
     items = load_items(f"hf:{folder}")
     assert [(it.id, it.num_options, it.answer, it.subject) for it in items] == [("Q1", 3, 1, "arcish"), ("Q2", 5, 4, "arcish")]
     assert load_items(f"hf:{folder}:test") == items
+
+
+def test_hf_spec_without_network_says_so_at_once(monkeypatch):
+    # Port 9 on localhost refuses connections: a hub endpoint that cannot be reached.
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(NoNetworkError) as info:
+        load_items("hf:allenai/openbookqa:main:test")
+    message = str(info.value)
+    assert "'hf:allenai/openbookqa:main:test'" in message and "no network" in message
+    assert "bundled set" in message and "openbookqa:train" in message and ".jsonl" in message
+    assert isinstance(info.value, ConnectionError)  # what callers of the hub client already catch
