@@ -37,6 +37,7 @@ def test_leaked_actors_are_killed(ray_local):
     killed, unreachable = kill_alive_actors(ray_local)
     assert sorted(killed) == sorted(["Leaky(leaky-named)", f"Leaky({held._actor_id.hex()[:8]})"])
     assert unreachable == []
+    assert ray_local._private.state.actors(actor_id=held._actor_id.hex())["State"] == "DEAD"
     with pytest.raises(ray_local.exceptions.RayActorError):
         ray_local.get(held.ping.remote(), timeout=60)
     with pytest.raises(ValueError):
