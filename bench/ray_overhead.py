@@ -31,6 +31,7 @@ import ray  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine_line, write_section  # noqa: E402
 
+from stackray.actors import GoldOracleSpec  # noqa: E402
 from stackray.budget import GoldOracle, LabelLedger, LedgerDoor  # noqa: E402
 from stackray.data import MCItem  # noqa: E402
 from stackray.game import GameConfig, play  # noqa: E402
@@ -59,9 +60,9 @@ def through_actors(phi, mask, gold, config: GameConfig, folder: Path) -> tuple[f
     t0 = time.perf_counter()
     items = [MCItem(f"r{t}", "", ("a", "b")) for t in range(len(gold))]
     followers = start_followers(config, 1, 0)
-    game = start_strategy(config, folder, items, ("gold", list(gold)), phi.shape[2], followers, 0)
-    ray.get([f.__ray_ready__.remote() for f in followers] + [game.coordinator.__ray_ready__.remote(),
-                                                              game.leader_actor.__ray_ready__.remote()])
+    game = start_strategy(config, folder, items, GoldOracleSpec(tuple(gold)), phi.shape[2], followers, 0)
+    ray.get([f.__ray_ready__.remote() for f in followers.actors] + [game.coordinator.__ray_ready__.remote(),
+                                                                      game.leader_actor.__ray_ready__.remote()])
     startup = time.perf_counter() - t0
     phi64 = phi.astype(np.float64)
     start = time.perf_counter()
@@ -71,8 +72,7 @@ def through_actors(phi, mask, gold, config: GameConfig, folder: Path) -> tuple[f
     theta = game.leader.theta
     elapsed = time.perf_counter() - start
     game.close()
-    for f in followers:
-        ray.kill(f)
+    followers.close()
     return elapsed, startup, theta
 
 
