@@ -4,11 +4,12 @@
 table (stackray.run.roles) makes it a Ray actor. `LeaderProxy` is what `Game` calls as its leader
 (the `LeaderRole` of stackray.game.roles).
 
-Few round trips. `update` does not wait for the actor: it sends the pairs and, right behind them,
-the next window's `commit`, so the actor updates and commits while the driver fetches the next
-window. `commit` returns a `RemoteSnapshot` at once: its ObjectRef goes to the followers as is (the
-snapshot is written into the object store once, by the actor, and never travels through the
-driver), and theta / A^-1 are fetched into the driver only when the game first reads them.
+Few round trips. The actor's `update` returns the snapshot the next window plays against, so one
+call both learns and commits; the proxy sends it without waiting, and the actor works while the
+driver fetches the next window. `commit` returns a `RemoteSnapshot` at once: its ObjectRef goes to
+the followers as is (the snapshot is written into the object store once, by the actor, and never
+travels through the driver), and theta / A^-1 are fetched into the driver only when the game first
+reads them (zero-copy).
 
 Restarts. Ray restarts a killed LeaderActor (max_restarts) with a fresh, empty leader, so every call
 carries the version the driver expects; a mismatch raises `StaleLeaderError` and the proxy restores
@@ -50,10 +51,11 @@ class LeaderActor:
         self._check(version)
         return self.leader.commit()
 
-    def update(self, version: int, Z: np.ndarray) -> int:
+    def update(self, version: int, Z: np.ndarray) -> LeaderSnapshot:
+        """Learn from the pairs Z; the new snapshot (the next window's commit)."""
         self._check(version)
         self.leader.update(Z)
-        return self.leader.version
+        return self.leader.commit()
 
     def state_dict(self, version: int) -> dict[str, np.ndarray]:
         self._check(version)
@@ -102,7 +104,7 @@ class LeaderProxy:
         self.actor = actor
         self._base = Leader(dim, lam=lam, prior_index=prior_index).state_dict()  # last synchronised state
         self._redo: list[np.ndarray] = []  # updates sent since _base
-        self._sent: list = []  # refs of updates not yet confirmed by a later versioned call
+        self._sent: list = []  # refs of superseded updates, unread, not yet confirmed by a later call
         self.version = 0  # the version the actor is at once every update sent has run
         self._snapshot: RemoteSnapshot | None = None  # the commit of `version`, once sent
 
@@ -117,11 +119,12 @@ class LeaderProxy:
         Z = np.asarray(Z, dtype=np.float64)
         if Z.shape[0] == 0:
             return  # the in-process leader ignores an empty block too (no version bump)
-        self._sent.append(self.actor.update.remote(self.version, Z))
+        if self._snapshot is not None and self._snapshot._value is None:
+            self._sent.append(self._snapshot.ref)
+        ref = self.actor.update.remote(self.version, Z)  # not waited for: it is the next window's commit
         self._redo.append(Z)
         self.version += 1
-        self._snapshot = None
-        self.commit()  # queued right behind the update: ready before the next window asks
+        self._snapshot = RemoteSnapshot(self, ref, self.version)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = self._call("state_dict")
@@ -172,7 +175,7 @@ class LeaderProxy:
         self._settle()
         version = self._when_available("load_state_dict", self._base)
         for Z in self._redo:
-            version = self._when_available("update", version, Z)
+            version = self._when_available("update", version, Z).version
         if version != self.version:
             raise RuntimeError(f"LeaderActor: restored to version {version}, expected {self.version}")
         snapshot = self._snapshot

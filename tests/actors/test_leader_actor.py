@@ -19,7 +19,7 @@ def _blocks(d: int, seed: int = 0):
 
 def test_plain_class_runs_in_process_and_checks_versions():
     actor = LeaderActor(4, 1.0, 0)  # no Ray needed
-    assert actor.update(0, np.ones((2, 4))) == 1
+    assert actor.update(0, np.ones((2, 4))).version == 1  # the next window's snapshot
     assert actor.commit(1).version == 1
     with pytest.raises(StaleLeaderError, match="at version 1, the driver expects 0"):
         actor.commit(0)
