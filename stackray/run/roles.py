@@ -11,9 +11,10 @@ Every actor of a run is started by `start(role, ...)`, with the row's options:
 
 Why: a restart policy is part of each role's correctness argument (stackray.actors explains each),
 so it is written down once, next to the others, instead of at every call site. The game's roles
-use no CPU reservation (num_cpus=0): they wait on one another, never run at once, and would
-otherwise hold CPUs the scorers need. The coordinator writes the ledger into the run directory, so
-it runs on the driver's node (on a cluster the run directory lives there; see docs/cluster.md).
+reserve no CPU (num_cpus=0): each is a light actor that mostly waits on the others, and a
+reservation would hold CPUs the scorers need. The coordinator writes the ledger into the run
+directory, so it runs on the driver's node (on a cluster the run directory lives there; see
+docs/cluster.md).
 """
 
 from __future__ import annotations
