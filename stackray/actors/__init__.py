@@ -1,19 +1,23 @@
-"""The game's roles as Ray actors, one file per role (DESIGN section 6).
+"""The game's roles as plain classes that run inside Ray actors, one file per role, and their driver-side proxies.
 
-- `LeaderActor` (leader.py): theta, A, A^-1, version; `LeaderProxy` is what `Game` calls.
-- `FollowerActor` (follower.py): best responses, margins, widths of a window shard; `FollowerPool`
+- `LeaderActor` (leader.py): theta, A, A^-1 and version; `LeaderProxy` is what `Game` calls.
+- `FollowerActor` (follower.py): best responses, margins and widths of a window shard; `FollowerPool`
   spreads a window over N of them.
 - `ScorerActor` (scorer.py): one model replica featurising whole chunks of items through the cache.
 - `BudgetCoordinator` (budget_coordinator.py): gate + ledger + oracle, the only door to labels;
   `CoordinatorGate` is what `Game` calls.
 
-Importing this package imports Ray but not torch (the scorer loads its model inside the actor).
+The classes carry no Ray decoration, so they can be built and called in-process (the tests do). The
+role table in stackray.run.roles turns them into actors, with each role's resources, restart policy
+and placement. The proxies satisfy the Protocols of stackray.game.roles; the order of play they
+serve is in docs/game.md. Importing this package imports Ray but not torch (the scorer loads its
+model inside the actor).
 """
 
-from stackray.actors.budget_coordinator import BudgetCoordinator, CoordinatorGate
+from stackray.actors.budget_coordinator import BudgetCoordinator, CoordinatorGate, GoldOracleSpec, HumanOracleSpec, OracleSpec
 from stackray.actors.follower import FollowerActor, FollowerPool
-from stackray.actors.leader import LeaderActor, LeaderProxy, StaleLeaderError
-from stackray.actors.scorer import ScorerActor, scorer_actor
+from stackray.actors.leader import LeaderActor, LeaderProxy, RemoteSnapshot, StaleLeaderError
+from stackray.actors.scorer import ScorerActor, ScorerSpec
 
-__all__ = ["BudgetCoordinator", "CoordinatorGate", "FollowerActor", "FollowerPool", "LeaderActor", "LeaderProxy",
-           "ScorerActor", "StaleLeaderError", "scorer_actor"]
+__all__ = ["BudgetCoordinator", "CoordinatorGate", "FollowerActor", "FollowerPool", "GoldOracleSpec", "HumanOracleSpec",
+           "LeaderActor", "LeaderProxy", "OracleSpec", "RemoteSnapshot", "ScorerActor", "ScorerSpec", "StaleLeaderError"]

@@ -2,7 +2,9 @@
 
 `select` ranks a window (and the pending queue) with the strategy's gate, pays for the chosen rounds
 through a `LedgerDoor` (each label fsynced into the ledger before it is returned) and only then returns
-the rounds with their answers. The game never sees gold any other way.
+the rounds with their answers. The game never sees gold any other way. `BudgetCoordinator` is a plain
+class; the role table (stackray.run.roles) makes it a Ray actor pinned to the driver's node.
+`CoordinatorGate` is what `Game` calls as its gate (the `GateRole` of stackray.game.roles).
 
 Why the gate state travels with every call: the coordinator may be killed and restarted by Ray at any
 instant (max_restarts, max_task_retries). What it must not lose is on disk (the ledger) or in the
@@ -15,14 +17,14 @@ paid twice, none is lost. The restarted actor reopens the ledger (its lock died 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import ray
-from ray.exceptions import RayTaskError
 
-from stackray.budget import BudgetExceededError, FileLockedError, FileQueueOracle, GoldOracle, LabelLedger, LabelTimeoutError, LedgerDoor
+from stackray.budget import FileLockedError, FileQueueOracle, GoldOracle, LabelLedger, LedgerDoor
+from stackray.data.items import MCItem
 from stackray.errors import ray_get
 from stackray.game.config import GameConfig
 from stackray.game.follower import Confidence, WindowAssessment
@@ -31,30 +33,47 @@ from stackray.game.gates import make_gate
 LOCK_WAIT_S = 30.0
 
 
-@ray.remote(num_cpus=0)
-class BudgetCoordinator:
-    """item_ids: round t's item id; oracle: ("gold", answers) or ("human", {"items", "timeout", "poll"});
-    `folder` holds ledger.jsonl (and, for the human oracle, requests.jsonl / answers.jsonl). Only the
-    human oracle gets the items' texts (it shows them to annotators): small constructor arguments stay
-    inline in the actor's creation task, so a restart never depends on the object store."""
+@dataclass(frozen=True)
+class GoldOracleSpec:
+    """Simulation: round t's answer is answers[t] (the data set's gold)."""
 
-    def __init__(self, config: dict, folder: str, item_ids: Sequence[str], oracle: tuple, costs=None) -> None:
-        self.config = GameConfig.from_dict(config)
+    answers: tuple[int | None, ...]
+
+    def open(self, folder: Path) -> GoldOracle:
+        return GoldOracle(list(self.answers))
+
+
+@dataclass(frozen=True)
+class HumanOracleSpec:
+    """Annotators: requests.jsonl / answers.jsonl in `folder` (`stackray label`), each label waiting up to
+    `timeout` s, polled every `poll` s. It carries the items' texts, which annotators are shown."""
+
+    items: tuple[MCItem, ...]
+    timeout: float
+    poll: float
+
+    def open(self, folder: Path) -> FileQueueOracle:
+        return _when_unlocked(lambda: FileQueueOracle(folder, list(self.items), timeout=self.timeout, poll=self.poll))
+
+
+OracleSpec = GoldOracleSpec | HumanOracleSpec
+
+
+class BudgetCoordinator:
+    """item_ids: round t's item id; `folder` holds ledger.jsonl (and the human oracle's files). Small
+    constructor arguments stay inline in the actor's creation task, so a restart never depends on the
+    object store."""
+
+    def __init__(self, config: GameConfig, folder: str, item_ids: Sequence[str], oracle: OracleSpec, costs=None) -> None:
+        self.config = config
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         T = len(item_ids)
         self.costs = None if costs is None else np.asarray(costs, dtype=np.float64)
         self.gate = make_gate(self.config, T, self.costs)
-        kind, arg = oracle
-        if kind == "gold":
-            inner = GoldOracle(arg)
-        elif kind == "human":
-            inner = _when_unlocked(lambda: FileQueueOracle(self.folder, arg["items"], timeout=arg["timeout"], poll=arg["poll"]))
-        else:
-            raise ValueError(f"BudgetCoordinator: unknown oracle kind {kind!r}")
-        self.inner = inner
+        self.inner = oracle.open(self.folder)
         self.ledger = _when_unlocked(lambda: LabelLedger(self.folder / "ledger.jsonl"))
-        self.door = LedgerDoor(self.ledger, inner, list(item_ids),
+        self.door = LedgerDoor(self.ledger, self.inner, list(item_ids),
                                costs=None if costs is None else list(self.costs), budget=self.gate.budget)
 
     def select(self, state: dict, rounds: np.ndarray, window: WindowAssessment, pending: np.ndarray,
@@ -113,13 +132,9 @@ class CoordinatorGate:
         return self.mirror.pending_rounds()
 
     def select(self, rounds, window, pending, pending_window, rounds_played) -> np.ndarray:
-        try:
-            chosen, answers, state = ray_get(self.actor.select.remote(
-                self.mirror.state_dict(), rounds, window, pending, pending_window, rounds_played))
-        except RayTaskError as exc:  # a timeout or bad answer is the user's to fix: surface it plainly
-            if isinstance(exc.cause, (LabelTimeoutError, ValueError, BudgetExceededError)):
-                raise exc.cause from None
-            raise
+        # ray_get hands back the actor's own exception (a label timeout, a bad answer): plain to the user.
+        chosen, answers, state = ray_get(self.actor.select.remote(
+            self.mirror.state_dict(), rounds, window, pending, pending_window, rounds_played))
         self.mirror.load_state_dict(state)
         self.answers = dict(zip(chosen.tolist(), answers.tolist()))
         return chosen

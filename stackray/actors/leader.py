@@ -1,31 +1,45 @@
 """LeaderActor: the leader's theta, A, A^-1 and version in one actor, and the driver-side proxy.
 
-The actor wraps `stackray.game.Leader` (the one implementation). `commit()` returns the window's
-`LeaderSnapshot`; called with `.remote()` its ObjectRef is the snapshot in the object store, which the
-proxy hands to the FollowerActors as is, so theta and A^-1 travel to the followers without a copy
-through the driver.
+`LeaderActor` is a plain class wrapping `stackray.game.Leader` (the one implementation); the role
+table (stackray.run.roles) makes it a Ray actor. `LeaderProxy` is what `Game` calls as its leader
+(the `LeaderRole` of stackray.game.roles).
+
+Few round trips. The actor's `update` returns the snapshot the next window plays against, so one
+call both learns and commits; the proxy sends it without waiting, and the actor works while the
+driver fetches the next window. `commit` returns a `RemoteSnapshot` at once: its ObjectRef goes to
+the followers as is (the snapshot is written into the object store once, by the actor, and never
+travels through the driver), and theta / A^-1 are fetched into the driver only when the game first
+reads them (zero-copy).
 
 Restarts. Ray restarts a killed LeaderActor (max_restarts) with a fresh, empty leader, so every call
 carries the version the driver expects; a mismatch raises `StaleLeaderError` and the proxy restores
 the state it last synchronised (every checkpoint) plus the updates sent since (a redo log), then
-retries. A fresh actor at version 0 when 0 is expected is already right: versions count updates.
+retries. A fresh actor at version 0 when 0 is expected is already right: versions count updates. An
+update that was lost with the old process is therefore never lost for good: the next versioned call
+(commit or state_dict) notices and replays it.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import ray
-from ray.exceptions import RayActorError
+from ray.exceptions import ActorUnavailableError, RayActorError
 
 from stackray.errors import ray_get
 from stackray.game.leader import Leader, LeaderSnapshot
+
+RESTART_WAIT_S = 60.0
 
 
 class StaleLeaderError(RuntimeError):
     """The actor's state is not the version the driver expects (it was restarted)."""
 
 
-@ray.remote(num_cpus=0)
+RESTARTED = (StaleLeaderError, RayActorError)
+
+
 class LeaderActor:
     def __init__(self, dim: int, lam: float, prior_index: int) -> None:
         self.leader = Leader(dim, lam=lam, prior_index=prior_index)
@@ -38,10 +52,11 @@ class LeaderActor:
         self._check(version)
         return self.leader.commit()
 
-    def update(self, version: int, Z: np.ndarray) -> int:
+    def update(self, version: int, Z: np.ndarray) -> LeaderSnapshot:
+        """Learn from the pairs Z; the new snapshot (the next window's commit)."""
         self._check(version)
         self.leader.update(Z)
-        return self.leader.version
+        return self.leader.commit()
 
     def state_dict(self, version: int) -> dict[str, np.ndarray]:
         self._check(version)
@@ -52,6 +67,37 @@ class LeaderActor:
         return self.leader.version
 
 
+class RemoteSnapshot:
+    """A committed `LeaderSnapshot` that lives in Ray's object store (the `Snapshot` of stackray.game.roles).
+
+    `ref` is what followers are given; `theta` and `A_inv` fetch the snapshot on first use (zero-copy,
+    read-only, like the in-process snapshot). A commit lost to a restarted actor is redone then.
+    """
+
+    def __init__(self, proxy: LeaderProxy, ref, version: int) -> None:
+        self.ref = ref
+        self.version = version
+        self._proxy = proxy
+        self._value: LeaderSnapshot | None = None
+
+    def resolve(self) -> bool:
+        """Fetch the snapshot. True when its commit had to be redone: work sent with the old `ref` is void."""
+        if self._value is not None:
+            return False
+        self._value, redone = self._proxy._fetch(self)
+        return redone
+
+    @property
+    def theta(self) -> np.ndarray:
+        self.resolve()
+        return self._value.theta
+
+    @property
+    def A_inv(self) -> np.ndarray:
+        self.resolve()
+        return self._value.A_inv
+
+
 class LeaderProxy:
     """What `Game` calls as its leader (commit, update, state_dict, theta, pairs_seen), backed by an actor."""
 
@@ -59,51 +105,36 @@ class LeaderProxy:
         self.actor = actor
         self._base = Leader(dim, lam=lam, prior_index=prior_index).state_dict()  # last synchronised state
         self._redo: list[np.ndarray] = []  # updates sent since _base
-        self.version = 0
-        self.last_ref = None  # ObjectRef of the last committed snapshot
-        self._snapshot: LeaderSnapshot | None = None
+        self._sent: list = []  # refs of superseded updates, unread, not yet confirmed by a later call
+        self.version = 0  # the version the actor is at once every update sent has run
+        self._snapshot: RemoteSnapshot | None = None  # the commit of `version`, once sent
 
-    def _call(self, method: str, *args):
-        """Call the actor; after a restart, restore the synchronised state, replay the redo log, retry once."""
-        for attempt in (0, 1):
-            try:
-                ref = getattr(self.actor, method).remote(self.version, *args)
-                return ref, ray_get(ref)
-            except (StaleLeaderError, RayActorError):
-                if attempt:
-                    raise
-                self._restore()
-
-    def _restore(self) -> None:
-        version = ray_get(self.actor.load_state_dict.remote(self._base))
-        for Z in self._redo:
-            version = ray_get(self.actor.update.remote(version, Z))
-        if version != self.version:
-            raise RuntimeError(f"LeaderActor: restored to version {version}, expected {self.version}")
-
-    def commit(self) -> LeaderSnapshot:
-        self.last_ref, self._snapshot = self._call("commit")
+    # ---- the LeaderRole ---------------------------------------------------------------------------
+    def commit(self) -> RemoteSnapshot:
+        """The snapshot of the current version; no round trip (an unchanged leader reuses its last one)."""
+        if self._snapshot is None:
+            self._snapshot = RemoteSnapshot(self, self.actor.commit.remote(self.version), self.version)
         return self._snapshot
-
-    def ref_for(self, snapshot: LeaderSnapshot):
-        """The object-store ref of `snapshot` when it is the last commit (followers read it from there)."""
-        return self.last_ref if snapshot is self._snapshot and self.last_ref is not None else snapshot
 
     def update(self, Z: np.ndarray) -> None:
         Z = np.asarray(Z, dtype=np.float64)
         if Z.shape[0] == 0:
             return  # the in-process leader ignores an empty block too (no version bump)
-        _, self.version = self._call("update", Z)
+        if self._snapshot is not None and self._snapshot._value is None:
+            self._sent.append(self._snapshot.ref)
+        ref = self.actor.update.remote(self.version, Z)  # not waited for: it is the next window's commit
         self._redo.append(Z)
-        self._snapshot = None
+        self.version += 1
+        self._snapshot = RemoteSnapshot(self, ref, self.version)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        _, state = self._call("state_dict")
+        state = self._call("state_dict")
         self._base, self._redo = state, []
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.version = ray_get(self.actor.load_state_dict.remote(state))
+        self._settle()
+        self.version = self._when_available("load_state_dict", state)
         self._base, self._redo, self._snapshot = state, [], None
 
     @property
@@ -113,3 +144,67 @@ class LeaderProxy:
     @property
     def pairs_seen(self) -> int:
         return int(self.state_dict()["meta"][2])
+
+    # ---- restarts -----------------------------------------------------------------------------------
+    def _call(self, method: str, *args):
+        """Call the actor; after a restart, restore the synchronised state, replay the redo log, retry once."""
+        for attempt in (0, 1):
+            try:
+                value = ray_get(getattr(self.actor, method).remote(self.version, *args))
+                self._sent.clear()  # the actor is at `version`: every update sent has run
+                return value
+            except RESTARTED:
+                if attempt:
+                    raise
+                self._restore()
+
+    def _fetch(self, snapshot: RemoteSnapshot) -> tuple[LeaderSnapshot, bool]:
+        """(the snapshot's value, whether its commit was redone after a restart)."""
+        try:
+            value = ray_get(snapshot.ref)
+            self._sent.clear()
+            return value, False
+        except RESTARTED:
+            if snapshot is not self._snapshot:
+                raise RuntimeError(f"LeaderActor: the commit of version {snapshot.version} was lost and the leader "
+                                   f"has moved on to version {self.version}") from None
+            self._restore()  # commits this snapshot again
+            return ray_get(snapshot.ref), True
+
+    def _restore(self) -> None:
+        """Reload the synchronised state, replay the redo log, and send the unread commit again."""
+        self._settle()
+        version = self._when_available("load_state_dict", self._base)
+        for Z in self._redo:
+            version = self._when_available("update", version, Z).version
+        if version != self.version:
+            raise RuntimeError(f"LeaderActor: restored to version {version}, expected {self.version}")
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot._value is None:
+            _discard([snapshot.ref])
+            snapshot.ref = self.actor.commit.remote(self.version)
+
+    def _when_available(self, method: str, *args, wait: float = RESTART_WAIT_S):
+        """Call the actor, waiting while Ray restarts it (calls to a restarting actor fail at once)."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                return ray_get(getattr(self.actor, method).remote(*args))
+            except ActorUnavailableError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _settle(self) -> None:
+        """Read the updates sent without waiting (they may have died with the old process; the redo log
+        has them), so that no failed result is left unread."""
+        _discard(self._sent)
+        self._sent.clear()
+
+
+def _discard(refs: list) -> None:
+    for ref in refs:
+        try:
+            ray.get(ref)
+        except RESTARTED:
+            pass

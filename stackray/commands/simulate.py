@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
 from stackray.game import STRATEGIES, GameConfig, play, predict
 from stackray.game.config import knobs
 from stackray.game.synthetic import SyntheticTask

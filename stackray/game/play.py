@@ -30,6 +30,7 @@ from stackray.game.config import GameConfig
 from stackray.game.follower import assess, confidence, masked_scores, supervised_pairs
 from stackray.game.gates import make_gate
 from stackray.game.leader import Leader
+from stackray.game.roles import AssessWindow, GateRole, LeaderRole
 
 Oracle = Callable[[int], int]
 
@@ -55,14 +56,13 @@ class Game:
 
     The leader, the gate and the window assessment are injectable so that the Ray layer can put each
     role in its own actor (a proxy with the same methods) while this class stays the one
-    implementation of the round's order of play:
-      leader:  .commit() -> LeaderSnapshot, .update(Z)
-      gate:    .pending_rounds(), .select(rounds, window, pending, pending_confidence, rounds_played)
-      assess_window(snapshot, phi, mask) -> WindowAssessment
+    implementation of the round's order of play. Their methods are the Protocols `LeaderRole`,
+    `GateRole` and `AssessWindow` of stackray.game.roles; None means the in-process role.
     """
 
     def __init__(self, config: GameConfig, total_rounds: int, dim: int, costs: np.ndarray | None = None, *,
-                 leader=None, gate=None, assess_window=None) -> None:
+                 leader: LeaderRole | None = None, gate: GateRole | None = None,
+                 assess_window: AssessWindow | None = None) -> None:
         self.config = config
         self.T = total_rounds
         self.leader = leader if leader is not None else Leader(dim, lam=config.lam, prior_index=config.prior_index)

@@ -5,8 +5,9 @@
     summary = run_active(None, resume="runs/smoke")                       # continue a killed one
 
 Modules: config (the validated RunConfig), layout (run directory, atomic checkpoints), features
-(cache + ScorerActor pool, pipelined), ray_game (a strategy's Game on actors), served_head (never
-worse than the start), report (metrics, table, curve), driver (the loop).
+(cache + ScorerActor pool, pipelined), roles (the role table: every actor is started there), ray_game (a
+strategy's Game on actors), served_head (never worse than the start), report (metrics, table, curve),
+driver (the loop).
 """
 
 from stackray.run.config import ConfigError, RunConfig, config_from_dict, load_config

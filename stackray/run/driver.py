@@ -20,8 +20,9 @@ import numpy as np
 import ray
 import yaml
 
+from stackray.actors import GoldOracleSpec, HumanOracleSpec, OracleSpec
 from stackray.budget import LabelTimeoutError, read_ledger
-from stackray.data import gold_array, items_hash, load_items
+from stackray.data import gold_array, items_hash
 from stackray.game import predict
 from stackray.run import report
 from stackray.run.config import RaySection, RunConfig, config_from_dict, load_config
@@ -92,13 +93,14 @@ class ActiveRun:
         """The pool and eval items, as checked when the config was loaded (stackray.run.config_data)."""
         self.pool, self.eval = self.config.items()
 
-    def _oracle(self) -> tuple:
-        if self.config.oracle.kind == "human":
-            return ("human", {"items": self.pool, "timeout": self.config.oracle.timeout, "poll": self.config.oracle.poll})
+    def _oracle(self) -> OracleSpec:
+        o = self.config.oracle
+        if o.kind == "human":
+            return HumanOracleSpec(tuple(self.pool), timeout=o.timeout, poll=o.poll)
         missing = [it.id for it in self.pool if it.answer is None]
         if missing:
             raise ValueError(f"{self.config.source}: oracle.kind gold needs gold answers; pool item {missing[0]!r} has none")
-        return ("gold", [it.answer for it in self.pool])
+        return GoldOracleSpec(tuple(it.answer for it in self.pool))
 
     def _start(self) -> None:
         c = self.config
@@ -107,7 +109,7 @@ class ActiveRun:
         first = c.game_config(c.strategies[0])
         if not 0 <= first.prior_index < dim:
             raise ValueError(f"{c.source}: game.prior_index {first.prior_index} is not a feature column (d = {dim})")
-        self.followers = start_followers(first, c.ray.num_followers, c.ray.max_restarts)
+        self.followers = start_followers(first, c.ray.num_followers, c.ray.max_restarts)  # shared by the strategies
         oracle = self._oracle()
         for s in c.strategies:
             folder = strategy_dir(self.run_dir, s, c.strategies)
@@ -160,6 +162,8 @@ class ActiveRun:
             a, b = k * W, min(T, (k + 1) * W)
             phi, mask = feats.rows("pool", a, b)
             feats.prefetch("pool", b + self.config.ray.prefetch * W)  # the fleet works ahead while we play
+            if len(self.games) > 1:
+                self.followers.share(phi, mask)  # into the object store once for every strategy
             for g in self.games.values():
                 g.step(phi, mask, lambda rounds: feats.take("pool", rounds))
             if on_window:
@@ -243,8 +247,8 @@ class ActiveRun:
                 g.close()
             except Exception:  # a dead actor has no lock left to release
                 pass
-        for f in getattr(self, "followers", []):
-            ray.kill(f)
+        if getattr(self, "followers", None) is not None:
+            self.followers.close()
         if self.features is not None:
             self.features.close()
         if getattr(self, "opened", None) is not None:

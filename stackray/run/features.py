@@ -20,10 +20,11 @@ import numpy as np
 import ray
 from ray.exceptions import RayActorError
 
-from stackray.actors.scorer import scorer_actor
+from stackray.actors.scorer import ScorerSpec
 from stackray.data import option_mask
 from stackray.data.items import MCItem
 from stackray.errors import ray_get
+from stackray.run import roles
 from stackray.run.config import RaySection, ScoringSection
 
 
@@ -31,12 +32,12 @@ class FeatureSource:
     """Features of named item lists ("pool", "eval"), chunk by chunk, as float64 [N, K, d] + mask."""
 
     def __init__(self, scoring: ScoringSection, ray_cfg: RaySection, splits: dict[str, Sequence[MCItem]]) -> None:
-        from stackray.scoring import FeatureCache, load_scorer
+        from stackray.scoring import FeatureCache
 
         self.cfg = scoring
         self.max_restarts = ray_cfg.max_restarts
-        self.scorer_kwargs = _scorer_kwargs(scoring)
-        self.keyer = load_scorer(**{k: v for k, v in self.scorer_kwargs.items() if k != "num_threads"})  # never loads weights
+        self.spec = scorer_spec(scoring)
+        self.keyer = self.spec.load()  # keys the cache; never loads weights
         self.names = self.keyer.feature_names
         self.cache = FeatureCache(scoring.cache_dir)
         self.items = {name: list(items) for name, items in splits.items()}
@@ -77,10 +78,11 @@ class FeatureSource:
 
     def _actor(self, n: int):
         if not self.actors:
-            cls = scorer_actor(self.cfg.backend, self.scorer_kwargs.get("num_threads") or 1, self.max_restarts)
-            self.actors = [cls.remote(self.scorer_kwargs, self.cfg.format, self.cfg.cache_dir, None)
-                           for _ in range(self.cfg.num_scorers)]
+            self.actors = [self._new_scorer() for _ in range(self.cfg.num_scorers)]
         return self.actors[n % len(self.actors)]
+
+    def _new_scorer(self):
+        return roles.start("scorer", self.spec, max_restarts=self.max_restarts, resources=roles.scorer_resources(self.spec))
 
     def _place(self, name: str, i: int, phi: np.ndarray) -> None:
         a, b = self.chunks[name][i]
@@ -97,9 +99,8 @@ class FeatureSource:
         except RayActorError:  # the replica is gone for good: a fresh one takes the chunk
             self.resubmitted += 1
             a, b = self.chunks[name][i]
-            cls = scorer_actor(self.cfg.backend, self.scorer_kwargs.get("num_threads") or 1, self.max_restarts)
             dead = next((j for j, act in enumerate(self.actors) if _is_dead(act)), 0)
-            self.actors[dead] = cls.remote(self.scorer_kwargs, self.cfg.format, self.cfg.cache_dir, None)
+            self.actors[dead] = self._new_scorer()
             phi = ray_get(self.actors[dead].featurize.remote(self.items[name][a:b]))
         key = self.keys[name][i]
         if not self.cache.paths(key)[1].is_file():  # the scorer may run on another node: keep a copy here
@@ -156,9 +157,8 @@ def node_cpus() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-def _scorer_kwargs(cfg: ScoringSection) -> dict:
-    kw = {"backend": cfg.backend, "model": cfg.model, "adapter": cfg.adapter, "d_h": cfg.d_h, "dtype": cfg.dtype,
-          "batch_size": cfg.batch_size}
-    if cfg.backend == "transformers":
-        kw["num_threads"] = cfg.threads or max(1, node_cpus() // cfg.num_scorers)
-    return kw
+def scorer_spec(cfg: ScoringSection) -> ScorerSpec:
+    """The replicas' spec; a transformers replica gets `threads` (default: the node's CPUs split among the scorers)."""
+    threads = (cfg.threads or max(1, node_cpus() // cfg.num_scorers)) if cfg.backend == "transformers" else None
+    return ScorerSpec(backend=cfg.backend, model=cfg.model, adapter=cfg.adapter, d_h=cfg.d_h, dtype=cfg.dtype,
+                      batch_size=cfg.batch_size, fmt=cfg.format, cache_dir=cfg.cache_dir, threads=threads)

@@ -2,11 +2,13 @@
 
 `Game` (stackray.game.play) stays the one implementation of the round's order of play; here it gets
 a `LeaderProxy` (LeaderActor), a `CoordinatorGate` (BudgetCoordinator: gate + ledger + oracle) and a
-`FollowerPool` (FollowerActors) instead of in-process objects. Per window that is a handful of actor
-calls (commit, one assess per follower shard, one select, one update), each carrying a whole window.
+`FollowerPool` (FollowerActors, shared by every strategy of a run) instead of in-process objects;
+each satisfies its Protocol in stackray.game.roles. The actors are started through the role table
+(stackray.run.roles), which holds their resources, restart policy and placement.
 
-Placement: the BudgetCoordinator writes the ledger into the run directory, so it is pinned to the
-driver's node (on a cluster the run directory lives there); leader and followers may go anywhere.
+Per window the driver waits on two calls: the followers' assessment (sent with the ObjectRef of the
+leader's commit, which the actor made right after the previous window's update) and the
+coordinator's `select`. The leader's update is sent without waiting.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 import ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from stackray.actors.budget_coordinator import BudgetCoordinator, CoordinatorGate
-from stackray.actors.follower import FollowerActor, FollowerPool
-from stackray.actors.leader import LeaderActor, LeaderProxy
+from stackray.actors.budget_coordinator import CoordinatorGate, OracleSpec
+from stackray.actors.follower import FollowerPool
+from stackray.actors.leader import LeaderProxy
 from stackray.data.items import MCItem
 from stackray.errors import ray_get
 from stackray.game import Game, GameConfig
+from stackray.run import roles
 
 
 @dataclass
@@ -52,26 +54,19 @@ class StrategyGame:
             ray.kill(self.leader_actor)
 
 
-def start_followers(config: GameConfig, n: int, max_restarts: int) -> list:
-    opts = {"max_restarts": max_restarts, "max_task_retries": max_restarts}
-    return [FollowerActor.options(**opts).remote(config.alpha, config.c, config.tau) for _ in range(n)]
+def start_followers(config: GameConfig, n: int, max_restarts: int) -> FollowerPool:
+    """n FollowerActors (alpha, c and tau of `config`), shared by every strategy of a run."""
+    return FollowerPool([roles.start("follower", config, max_restarts=max_restarts) for _ in range(n)])
 
 
-def start_strategy(config: GameConfig, folder: Path, items: Sequence[MCItem], oracle: tuple, dim: int,
-                   followers: list, max_restarts: int, costs=None) -> StrategyGame:
+def start_strategy(config: GameConfig, folder: Path, items: Sequence[MCItem], oracle: OracleSpec, dim: int,
+                   followers: FollowerPool, max_restarts: int, costs=None) -> StrategyGame:
     """Start the LeaderActor and BudgetCoordinator of one strategy and wire a Game to them."""
     T = len(items)
-    here = ray.get_runtime_context().get_node_id()
-    coordinator = BudgetCoordinator.options(
-        max_restarts=max_restarts, max_task_retries=max_restarts,
-        scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
-    ).remote(config.to_dict(), str(folder), [it.id for it in items], oracle, costs)
-    # The proxy restores a restarted leader itself (version check + redo log), so Ray must not
-    # silently rerun a call on the fresh, empty leader.
-    leader_actor = LeaderActor.options(max_restarts=max_restarts, max_task_retries=0).remote(
-        dim, config.lam, config.prior_index)
+    coordinator = roles.start("coordinator", config, str(folder), [it.id for it in items], oracle, costs,
+                              max_restarts=max_restarts)
+    leader_actor = roles.start("leader", dim, config.lam, config.prior_index, max_restarts=max_restarts)
     leader = LeaderProxy(leader_actor, dim, config.lam, config.prior_index)
     gate = CoordinatorGate(coordinator, config, T, costs)
-    pool = FollowerPool(followers, snapshot_ref=leader.ref_for)
-    game = Game(config, T, dim, costs, leader=leader, gate=gate, assess_window=pool)
+    game = Game(config, T, dim, costs, leader=leader, gate=gate, assess_window=followers)
     return StrategyGame(config.strategy, config, game, leader, gate, coordinator, leader_actor, folder)

@@ -1,28 +1,59 @@
-"""A window assessed by N FollowerActors (shards) equals the in-process assessment row for row."""
+"""A window assessed by N FollowerActors (shards) equals the in-process assessment row for row, whether
+the snapshot is in process or the leader's object-store commit, and whether the window is shared."""
+
+from dataclasses import fields
 
 import numpy as np
 import pytest
-from dataclasses import fields
 
-from stackray.actors import FollowerActor, FollowerPool
-from stackray.game import Leader, WindowAssessment, assess
+from stackray.actors import FollowerActor, FollowerPool, LeaderProxy
+from stackray.game import GameConfig, Leader, WindowAssessment, assess
+from stackray.run import roles
 
 pytestmark = pytest.mark.slow
+CONFIG = GameConfig(alpha=0.7, c=0.5, tau=0.0)
 
 
-@pytest.mark.parametrize("n_followers", [1, 3])
-def test_pool_equals_in_process_assess(ray_local, n_followers):
+def _window(n=50, K=4, d=7):
     rng = np.random.default_rng(0)
-    n, K, d = 50, 4, 7
     phi = rng.standard_normal((n, K, d))
     mask = np.ones((n, K), dtype=bool)
     mask[::5, 3] = False  # padded candidates
-    leader = Leader(d)
-    leader.update(rng.standard_normal((5, d)))
-    snap = leader.commit()
-    pool = FollowerPool([FollowerActor.remote(0.7, 0.5, 0.0) for _ in range(n_followers)])
-    got = pool(snap, phi, mask)
-    want = assess(snap, phi, mask, alpha=0.7, c=0.5, tau=0.0)
+    return phi, mask, rng.standard_normal((5, d))
+
+
+def _assert_same(got: WindowAssessment, want: WindowAssessment) -> None:
     for f in fields(WindowAssessment):
         np.testing.assert_allclose(getattr(got, f.name), getattr(want, f.name), rtol=0, atol=1e-12, err_msg=f.name)
-    assert not np.any(mask[np.arange(n), got.alternative] == False)  # noqa: E712  never a padded alternative
+
+
+def test_plain_follower_runs_in_process():
+    phi, mask, Z = _window()
+    leader = Leader(phi.shape[2])
+    leader.update(Z)
+    snap = leader.commit()
+    _assert_same(FollowerActor(CONFIG).assess(snap, phi, mask, 10, 30),
+                 assess(snap, phi[10:30], mask[10:30], alpha=0.7, c=0.5, tau=0.0))
+
+
+@pytest.mark.parametrize("n_followers, shared", [(1, False), (3, False), (2, True)])
+def test_pool_equals_in_process_assess(ray_local, n_followers, shared):
+    phi, mask, Z = _window()
+    d = phi.shape[2]
+    leader = Leader(d)
+    leader.update(Z)
+    pool = FollowerPool([roles.start("follower", CONFIG, max_restarts=0) for _ in range(n_followers)])
+    proxy = LeaderProxy(roles.start("leader", d, 1.0, 0, max_restarts=0), d, 1.0, 0)
+    proxy.update(Z)
+    if shared:
+        pool.share(phi, mask)
+    want = assess(leader.commit(), phi, mask, alpha=0.7, c=0.5, tau=0.0)
+    try:
+        _assert_same(pool(leader.commit(), phi, mask), want)  # an in-process snapshot
+        got = pool(proxy.commit(), phi, mask)  # the leader actor's object-store commit
+        _assert_same(got, want)
+        if shared:
+            _assert_same(pool(proxy.commit(), phi.copy(), mask), want)  # another array: not the shared window
+    finally:
+        pool.close()
+    assert mask[np.arange(len(phi)), got.alternative].all()  # never a padded alternative

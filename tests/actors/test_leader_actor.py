@@ -1,11 +1,13 @@
-"""LeaderActor + LeaderProxy behave exactly like the in-process Leader, and survive a restart."""
+"""LeaderActor + LeaderProxy behave exactly like the in-process Leader, and survive a restart at any point
+of the pipelined window (update sent without waiting, the next commit queued behind it)."""
 
 import numpy as np
 import pytest
 import ray
 
-from stackray.actors import LeaderActor, LeaderProxy
+from stackray.actors import LeaderActor, LeaderProxy, StaleLeaderError
 from stackray.game import Leader
+from stackray.run import roles
 
 pytestmark = pytest.mark.slow
 
@@ -15,35 +17,48 @@ def _blocks(d: int, seed: int = 0):
     return [rng.standard_normal((m, d)) for m in (1, 2, 9, 0, 3)]
 
 
+def test_plain_class_runs_in_process_and_checks_versions():
+    actor = LeaderActor(4, 1.0, 0)  # no Ray needed
+    assert actor.update(0, np.ones((2, 4))).version == 1  # the next window's snapshot
+    assert actor.commit(1).version == 1
+    with pytest.raises(StaleLeaderError, match="at version 1, the driver expects 0"):
+        actor.commit(0)
+
+
 def test_proxy_matches_in_process_leader(ray_local):
     d = 8
     local = Leader(d, lam=0.5, prior_index=2)
-    proxy = LeaderProxy(LeaderActor.remote(d, 0.5, 2), d, 0.5, 2)
+    proxy = LeaderProxy(roles.start("leader", d, 0.5, 2, max_restarts=0), d, 0.5, 2)
     for Z in _blocks(d):
-        snap, ref_snap = local.commit(), proxy.commit()
-        assert np.array_equal(snap.theta, ref_snap.theta) and np.array_equal(snap.A_inv, ref_snap.A_inv)
-        assert snap.version == ref_snap.version
-        assert ray.get(proxy.ref_for(ref_snap)).version == snap.version  # the object-store copy is the snapshot
+        snap, remote = local.commit(), proxy.commit()
+        assert remote.version == snap.version
+        assert np.array_equal(snap.theta, remote.theta) and np.array_equal(snap.A_inv, remote.A_inv)
+        assert not remote.A_inv.flags.writeable  # as immutable as the in-process snapshot
+        assert ray.get(remote.ref).version == snap.version  # the object-store copy the followers get
         local.update(Z)
         proxy.update(Z)
+    assert proxy.commit() is proxy.commit()  # an unchanged leader is not committed twice
     assert np.array_equal(local.theta, proxy.theta)
     assert proxy.pairs_seen == local.pairs_seen == 15
 
 
-def test_killed_leader_is_restored_to_the_same_state(ray_local):
+@pytest.mark.parametrize("kill_after_checkpoint", [True, False])
+def test_killed_leader_is_restored_to_the_same_state(ray_local, kill_after_checkpoint):
     d = 6
     local = Leader(d)
-    actor = LeaderActor.options(max_restarts=2, max_task_retries=0).remote(d, 1.0, 0)
+    actor = roles.start("leader", d, 1.0, 0, max_restarts=2)
     proxy = LeaderProxy(actor, d, 1.0, 0)
     blocks = _blocks(d, seed=1)
     for Z in blocks[:2]:
         local.update(Z)
         proxy.update(Z)
-    proxy.state_dict()  # a checkpoint: the proxy's synchronised base
+    if kill_after_checkpoint:
+        proxy.state_dict()  # a checkpoint: the proxy's synchronised base
     local.update(blocks[2])
-    proxy.update(blocks[2])  # in the redo log only
-    ray.kill(actor, no_restart=False)
-    snap = proxy.commit()  # the fresh actor is at version 0: the proxy restores base + redo, then commits
+    proxy.update(blocks[2])  # sent without waiting; in the redo log
+    ray.kill(actor, no_restart=False)  # maybe before the update (and the commit behind it) ran
+    snap = proxy.commit()  # the fresh actor is at version 0: the proxy restores base + redo and commits again
     assert snap.version == local.version
     assert np.array_equal(snap.theta, local.theta)
     assert np.array_equal(snap.A_inv, local.A_inv)
+    assert np.array_equal(proxy.state_dict()["A"], local.A)
