@@ -2,7 +2,7 @@
 
 The bundled sets mix 2 to 5 options per question (PIQA 2; ARC 3, 4 or 5). The scorer stores
 features as [N, K, d] with K the largest option count, zero-filled where an item has fewer; the
-mask below says which slots are real. DESIGN.md section 2: a padded candidate is never
+mask below says which slots are real. The game's rule (docs/game.md): a padded candidate is never
 predicted, never an alternative and never a label, so the game must take this mask.
 """
 

@@ -1,7 +1,7 @@
 """The follower: the most threatening alternative to the leader's choice, and after a label the
 supervised hardest negatives. Everything is vectorised over a whole window [n, K, d].
 
-Best response under optimism (DESIGN section 2, step 3):
+Best response under optimism (docs/game.md, "Order of play in a window", step 3):
 
     y' = argmax_{y != y_hat, y valid}  theta^T phi(y) + alpha * ||phi(y) - phi(y_hat)||_{A^-1}
 
