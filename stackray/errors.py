@@ -74,6 +74,11 @@ def install_signal_handlers() -> dict[int, Any]:
     return {signum: signal.signal(signum, _on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
 
 
+def signal_handlers_installed() -> bool:
+    """Whether `install_signal_handlers` owns SIGTERM now (so whoever starts Ray must take it back after)."""
+    return signal.getsignal(signal.SIGTERM) is _on_signal
+
+
 def received_signal() -> int:
     """The last signal `install_signal_handlers` caught (SIGINT when none): Ray re-raises a signal
     handler's exception inside `ray.get` as a plain KeyboardInterrupt, so the number is kept here."""

@@ -52,34 +52,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _play(args: argparse.Namespace, config, run_dir: Path) -> dict:
-    """run_active on a Ray started here (and shut down here, however the run ends)."""
+    """run_active with our signal handlers (init_ray keeps them over Ray's), and an embedded Ray shut down
+    here however the run ends. Ray starts inside run_active, after the run directory's checks, so a
+    damaged ledger or a locked run is refused before Ray starts."""
     import ray
 
     from stackray.errors import install_signal_handlers
-    from stackray.run import init_ray, run_active
+    from stackray.run import run_active
 
     started = not ray.is_initialized()
+    install_signal_handlers()
     try:
-        section = _ray_section(config, args.resume)
-        if section is not None:  # else run_active says what is wrong before needing Ray
-            init_ray(section)
-            install_signal_handlers()  # Ray's core worker took SIGTERM over (a C++ stack dump): take it back
         return run_active(args.config, run_dir=args.run_dir or (None if args.resume else run_dir), resume=args.resume,
                           progress=False if args.no_progress else None)
     finally:
         if started and ray.is_initialized():
             ray.shutdown()
-
-
-def _ray_section(config, resume: Path | None):
-    """The ray section of the new run's config or of the stored config of the run to resume."""
-    from stackray.run import load_config
-    from stackray.run.driver import CONFIG_FILE
-
-    if config is not None:
-        return config.ray
-    saved = Path(resume) / CONFIG_FILE
-    return load_config(saved).ray if saved.is_file() else None
 
 
 def interrupted_message(run_dir: Path) -> str:

@@ -23,6 +23,7 @@ import yaml
 from stackray.actors import GoldOracleSpec, HumanOracleSpec, OracleSpec
 from stackray.budget import LabelTimeoutError, read_ledger
 from stackray.data import gold_array, items_hash
+from stackray.errors import install_signal_handlers, signal_handlers_installed
 from stackray.game import predict
 from stackray.run import report
 from stackray.run.config import RaySection, RunConfig, config_from_dict, load_config
@@ -44,12 +45,15 @@ def init_ray(cfg: RaySection) -> bool:
     embedded local Ray without a dashboard and with a small object store. True when this call started it."""
     if ray.is_initialized():
         return False
+    guarded = signal_handlers_installed()
     address = cfg.address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address)
     else:
         ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, object_store_memory=cfg.object_store_mb * 2**20,
                  log_to_driver=False)
+    if guarded:  # Ray's core worker took SIGTERM over (a C++ stack dump on kill): take it back
+        install_signal_handlers()
     return True
 
 
