@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import yaml
 from safetensors.numpy import load_file
 
 from stackray.budget import read_ledger
+from stackray.io import lock_holder
 
 
 def tiny_config(folder: Path, model: Path, cache: Path, **sections) -> Path:
@@ -52,3 +54,13 @@ def assert_same_run(a: Path, b: Path, strategies=("llf", "random", "full", "zero
     for s in strategies:
         assert ledger(a / s) == ledger(b / s), s
     assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
+
+
+def wait_for_orphans(run_dir: Path, deadline_s: float = 120.0) -> None:
+    """Until Ray has ended a SIGKILLed driver's actors. Its budget coordinators hold the ledger (and
+    request queue) locks until then, so a resume started within that moment is refused with a
+    FileLockedError naming the holder: right for a user, a race for a test that resumes at once."""
+    deadline = time.monotonic() + deadline_s
+    while held := [(p, lock_holder(p)) for p in run_dir.rglob("*.jsonl") if lock_holder(p)]:
+        assert time.monotonic() < deadline, f"still locked after {deadline_s} s: {held}"
+        time.sleep(0.1)
