@@ -1,6 +1,8 @@
 """The BudgetCoordinator is the only door to labels: it pays through the ledger before returning, and a
 restarted coordinator neither re-pays nor loses a label."""
 
+import os
+
 import numpy as np
 import pytest
 import ray
@@ -68,11 +70,13 @@ def test_restarted_coordinator_neither_repays_nor_loses(ray_local, tmp_path):
     lines_before = (tmp_path / "ledger.jsonl").read_bytes()
 
     # The coordinator dies after paying; the driver replays the window from its last committed state.
+    pid = ray.get(actor.__ray_call__.remote(lambda _self: os.getpid()))
     ray.kill(actor, no_restart=False)
     gate.load_state_dict(state_before)
     again = gate.select(np.arange(20), _window(1), NONE, None, 20)
     assert np.array_equal(first, again)
     assert (tmp_path / "ledger.jsonl").read_bytes() == lines_before  # nothing paid twice
+    assert ray.get(actor.__ray_call__.remote(lambda _self: os.getpid())) != pid  # a new process answered
     assert ray.get(actor.paid_by_this_process.remote()) == 0  # every answer came from the reloaded ledger
     assert ray.get(actor.ledger_size.remote())[0] == first.size  # nothing lost
 

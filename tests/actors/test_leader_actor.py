@@ -1,9 +1,13 @@
 """LeaderActor + LeaderProxy behave exactly like the in-process Leader, and survive a restart at any point
 of the pipelined window (update sent without waiting, the next commit queued behind it)."""
 
+import os
+import time
+
 import numpy as np
 import pytest
 import ray
+from ray.exceptions import RayActorError
 
 from stackray.actors import LeaderActor, LeaderProxy, StaleLeaderError
 from stackray.game import Leader
@@ -56,9 +60,28 @@ def test_killed_leader_is_restored_to_the_same_state(ray_local, kill_after_check
         proxy.state_dict()  # a checkpoint: the proxy's synchronised base
     local.update(blocks[2])
     proxy.update(blocks[2])  # sent without waiting; in the redo log
+    pid = _pid(actor)
     ray.kill(actor, no_restart=False)  # maybe before the update (and the commit behind it) ran
+    _wait_for_restart(actor, pid)  # ray.kill is asynchronous: make sure the replica that answers is a new one
     snap = proxy.commit()  # the fresh actor is at version 0: the proxy restores base + redo and commits again
     assert snap.version == local.version
     assert np.array_equal(snap.theta, local.theta)
     assert np.array_equal(snap.A_inv, local.A_inv)
     assert np.array_equal(proxy.state_dict()["A"], local.A)
+
+
+def _wait_for_restart(actor, old_pid: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if _pid(actor) != old_pid:
+                return
+        except RayActorError:  # dead or restarting right now
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"the leader (pid {old_pid}) was not restarted within {timeout} s")
+
+
+def _pid(actor) -> int:
+    """The actor's process id (asked through Ray's generic actor call; proves a restart happened)."""
+    return ray.get(actor.__ray_call__.remote(lambda _self: os.getpid()))
