@@ -10,6 +10,7 @@ import math
 import typing
 from dataclasses import Field, asdict, dataclass, field, fields
 
+RANKS = ("width", "gap", "ratio")
 STRATEGIES = ("llf", "random", "margin", "entropy", "passive", "zero_shot", "full")
 
 
@@ -31,6 +32,8 @@ class GameConfig:
                           "`margin`, `entropy`, `passive`, `zero_shot`, or `full` (STACKSL: every round)")
     beta: float = _knob(0.1, "label fraction: the budget is B = floor(beta * T) label units")
     c: float = _knob(1.0, "confidence multiplier: a round is uncertain when margin < c * width")
+    rank: str = _knob("width", "how `llf` orders its uncertain rounds, largest first: `width` (w), `gap` (c w - margin) "
+                      "or `ratio` (w / margin)")
     tau: float = _knob(0.0, "minimum width for a round to count as uncertain")
     alpha: float = _knob(1.0, "the follower's optimism bonus on ||dphi||_{A^-1}")
     lam: float = _knob(1.0, "ridge strength; A starts at lam * I and theta is anchored at the prior theta0")
@@ -44,6 +47,8 @@ class GameConfig:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"GameConfig.strategy: {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        if self.rank not in RANKS:
+            raise ValueError(f"GameConfig.rank: {self.rank!r} is not one of {', '.join(RANKS)}")
         _check_real("beta", self.beta)
         if not 0.0 < self.beta <= 1.0:
             raise ValueError(f"GameConfig.beta: must be in (0, 1], got {self.beta}")

@@ -61,7 +61,7 @@ def test_play_is_deterministic():
     (dict(c=-1.0), "c"), (dict(tau=-0.1), "tau"), (dict(alpha=-2.0), "alpha"),
     (dict(lam=0.0), "lam"), (dict(lam=-1.0), "lam"), (dict(window=0), "window"),
     (dict(max_wait=-1), "max_wait"), (dict(slack=-1), "slack"), (dict(strategy="greedy"), "strategy"),
-    (dict(window=2.5), "window"), (dict(negatives=0), "negatives"),
+    (dict(window=2.5), "window"), (dict(negatives=0), "negatives"), (dict(rank="widest"), "rank"),
 ])
 def test_invalid_config_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=rf"GameConfig\.{field}\b"):
