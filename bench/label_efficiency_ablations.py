@@ -35,7 +35,7 @@ from stackray.game import GameConfig, play, predict
 from stackray.run.served_head import choose_head, cross_fitted_predictions
 
 SCALARS = 3  # mean_logprob, sum_logprob, calibration; then hidden_000.., then bias (constant: no signal)
-BASE = dict(beta=0.1, c=1.0, lam=30.0, window=32, max_wait=2)
+BASE = dict(beta=0.1, c=1.0, lam=30.0, window=32, max_wait=2, rank="width")  # explicit: tables do not move with defaults
 
 
 def load_cached(spec: str, limit: int, seed: int = 0, root: str = "/tmp/stackray-cache", d: int = 68):
@@ -142,6 +142,7 @@ def arms() -> list[Arm]:
         for s in ("random", "llf"):
             a.append(Arm(f"{s} beta={beta}", {"strategy": s, "beta": beta}, baseline=f"random beta={beta}"))
             a.append(Arm(f"{s} stdh4 beta={beta}", {"strategy": s, "beta": beta}, feats="stdh4", baseline=f"random stdh4 beta={beta}"))
+        a.append(Arm(f"llf beta={beta} rank=gap", {"strategy": "llf", "beta": beta, "rank": "gap"}, baseline=f"random beta={beta}"))
         a.append(Arm(f"llf stdh4 beta={beta} rank=gap", {"strategy": "llf", "beta": beta, "rank": "gap"}, feats="stdh4",
                      baseline=f"random stdh4 beta={beta}"))
     return a
@@ -189,9 +190,11 @@ def table(results: dict, order: list[Arm]) -> str:
         r = results[arm.name]
         acc = np.mean(r["acc"])
         cmp = ""
-        if arm.baseline in results and arm.baseline != arm.name and arm.cfg.get("strategy") not in ("zero_shot",):
-            m, h, w = paired(r["acc"], results[arm.baseline]["acc"])
-            cmp = f"{m:+.3f} ± {h:.3f} ({w}/{len(r['acc'])}) vs {arm.baseline}"
+        against = [b for b in (arm.baseline, arm.name.replace(f" rank={arm.cfg.get('rank')}", ""))
+                   if b in results and b != arm.name and arm.cfg.get("strategy") != "zero_shot"]
+        for b in dict.fromkeys(against):
+            m, h, w = paired(r["acc"], results[b]["acc"])
+            cmp += f"{'; ' if cmp else ''}{m:+.3f} ± {h:.3f} ({w}/{len(r['acc'])}) vs {b}"
         lines.append(f"| {arm.name} | {acc:.3f} | {cmp} | {np.mean(r['labels']):.0f} | "
                      f"{sum(r['sign'])} / {sum(r['cross'])} | {sum(r['better'])} |")
     return "\n".join(lines)

@@ -32,8 +32,8 @@ class GameConfig:
                           "`margin`, `entropy`, `passive`, `zero_shot`, or `full` (STACKSL: every round)")
     beta: float = _knob(0.1, "label fraction: the budget is B = floor(beta * T) label units")
     c: float = _knob(1.0, "confidence multiplier: a round is uncertain when margin < c * width")
-    rank: str = _knob("width", "how `llf` orders its uncertain rounds, largest first: `width` (w), `gap` (c w - margin) "
-                      "or `ratio` (w / margin)")
+    rank: str = _knob("gap", "how `llf` orders its uncertain rounds, largest first: `gap` (c w - margin: how far the "
+                      "confidence interval crosses zero), `width` (w) or `ratio` (w / margin)")
     tau: float = _knob(0.0, "minimum width for a round to count as uncertain")
     alpha: float = _knob(1.0, "the follower's optimism bonus on ||dphi||_{A^-1}")
     lam: float = _knob(1.0, "ridge strength; A starts at lam * I and theta is anchored at the prior theta0")

@@ -3,19 +3,21 @@
 A learned head can be worse than the LM it started from (measured: PIQA with SmolLM2 features), so the
 run replaces the prior only when the labels it paid for give evidence that learning helped.
 
-The evidence is out-of-sample by construction. For every paid round the game recorded its prediction
-*before* that round's label was revealed (the leader's choice under the theta committed for the
-window; the label arrived later and never influenced it). On the same rounds the prior's choice is
+The evidence is out-of-sample and comes only from labels the run already paid for. For every paid
+round, `cross_fitted_predictions` predicts its answer with the leader's ridge refitted in closed form
+on all the OTHER paid rounds (leave one round out); on the same rounds the prior's choice is
 argmax_y phi(x, y)[prior]. Rounds where the two agree say nothing; on the others count
     wins   = learned right, prior wrong,      losses = prior right, learned wrong,
 and test H0 "learning is no better than the prior" with a one-sided sign test (exact binomial,
 p = P(X >= wins | n = wins + losses, 1/2)). The learned head is served when p <= `level`.
 
-Why this test: it uses only labels the run already paid for (no extra budget, no peeking at unpaid
-gold), every prediction it scores is a genuine forecast, and it is conservative: the served head is
-the FINAL theta, trained on every label, while the forecasts came from earlier, less-trained thetas.
-Its blind spot is the gate's selection: LLF pays for uncertain rounds, so the comparison is made on
-the rounds where the model was unsure, the ones a head can actually change.
+Why cross-fitted and not the game's own pre-label forecasts (which `choose_head` also accepts): the
+early forecasts come from a theta that had seen almost no labels, so they measure the head at the
+start of the run, not the one served; on OpenBookQA, where the final head gains 12-15 points, that
+test kept the prior in almost every run (docs/game.md, "The guard"). A held-out refit on n - 1 of n
+labels is nearly the served head and still never sees the answer it is scored on. Its blind spot is
+the gate's selection: LLF pays for uncertain rounds, so the comparison is made on the rounds where
+the model was unsure, the ones a head can actually change.
 """
 
 from __future__ import annotations
@@ -77,8 +79,10 @@ def cross_fitted_predictions(phi: np.ndarray, mask: np.ndarray, answers: np.ndar
     return predictions
 
 
-def choose_head(predictions: np.ndarray, prior_predictions: np.ndarray, answers: np.ndarray, level: float) -> HeadChoice:
-    """Decide from the paid rounds' pre-label predictions, the prior's predictions and the paid answers."""
+def choose_head(predictions: np.ndarray, prior_predictions: np.ndarray, answers: np.ndarray, level: float,
+                evidence: str = "pre-label forecasts") -> HeadChoice:
+    """Decide from out-of-sample predictions of the paid rounds (named by `evidence` in the reason),
+    the prior's predictions and the paid answers."""
     predictions, prior_predictions, answers = (np.asarray(a, dtype=np.int64) for a in (predictions, prior_predictions, answers))
     if not predictions.shape == prior_predictions.shape == answers.shape:
         raise ValueError("choose_head: predictions, prior predictions and answers must have the same length")
@@ -88,7 +92,7 @@ def choose_head(predictions: np.ndarray, prior_predictions: np.ndarray, answers:
     learned_ok, prior_ok = predictions == answers, prior_predictions == answers
     wins, losses = int(np.sum(learned_ok & ~prior_ok)), int(np.sum(prior_ok & ~learned_ok))
     p = sign_test(wins, losses)
-    stats = f"on {n} paid rounds the pre-label forecasts beat the prior {wins} times and lost {losses} (sign test p = {p:.3g})"
+    stats = f"on {n} paid rounds the {evidence} beat the prior {wins} times and lost {losses} (sign test p = {p:.3g})"
     if wins > losses and p <= level:
         return HeadChoice("learned", f"{stats} <= {level:g}", n, wins, losses, p)
     return HeadChoice("prior", f"{stats}; not significant at {level:g}, so the zero-shot prior is kept", n, wins, losses, p)
