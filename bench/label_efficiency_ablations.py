@@ -21,11 +21,12 @@ Writes <out>/label_efficiency_<pool>.json and .md (the Markdown table that docs/
 from __future__ import annotations
 
 import argparse
+import copy
 import glob
 import json
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +116,7 @@ class Arm:
     feats: str = "raw"
     pairs: str = "hardest"
     baseline: str = "random"  # the arm it is paired with (same features, same pair rule)
-    tags: list = field(default_factory=list)
+    noise: bool = False  # the oracle answers at random (a false-switch test for the guard)
 
 
 def arms() -> list[Arm]:
@@ -131,6 +132,9 @@ def arms() -> list[Arm]:
     a += [Arm("llf tau=0.05", {"strategy": "llf", "tau": 0.05}), Arm("llf max_wait=0", {"strategy": "llf", "max_wait": 0})]
     a += [Arm("llf k=1", {"strategy": "llf", "negatives": 1}, baseline="random k=1"),
           Arm("random k=1", {"strategy": "random", "negatives": 1})]
+    a += [Arm(f"{s} pairs=sequential", {"strategy": s}, pairs="sequential", baseline="random pairs=sequential")
+          for s in ("random", "llf")]
+    a += [Arm(f"{s} noise", {"strategy": s}, noise=True, baseline="random noise") for s in ("random", "llf", "full")]
     a += [Arm(f"{s} pairs=all", {"strategy": s}, pairs="all", baseline="random pairs=all") for s in ("llf", "random")]
     for feats in ("std", "stdh2", "stdh4", "d3", "h16", "h32"):
         lam = 1.0 if feats == "d3" else 30.0
@@ -148,31 +152,62 @@ def arms() -> list[Arm]:
     return a
 
 
-def play_arm(arm: Arm, phi, mask, gold, seeds: int, dev: int, level: float) -> dict:
-    _play.supervised_pairs = PAIR_RULES[arm.pairs]
-    try:
-        out = {"acc": [], "zero": [], "labels": [], "sign": [], "cross": [], "better": []}
-        for s in range(seeds):
-            perm = np.random.default_rng(100 + s).permutation(len(phi))
-            st, dv = perm[:-dev], perm[-dev:]
-            X = transform(arm.feats, phi, mask)
-            cfg = GameConfig(**{**BASE, **arm.cfg, "seed": s})
-            res = play(X[st], lambda t: int(gold[st][t]), cfg, mask=mask[st])
-            acc = float((predict(res.theta, X[dv], mask[dv]) == gold[dv]).mean())
-            zero = float((np.where(mask[dv], X[dv][:, :, 0], -np.inf).argmax(1) == gold[dv]).mean())
-            out["acc"].append(acc)
-            out["zero"].append(zero)
-            out["labels"].append(res.labels_used)
-            paid = np.nonzero(res.queried)[0]
-            prior = np.where(mask[st][paid], X[st][paid][:, :, 0], -np.inf).argmax(1)
-            answers = gold[st][paid]
-            out["sign"].append(choose_head(res.predictions[paid], prior, answers, level).head == "learned")
-            cross = cross_fitted_predictions(X[st][paid], mask[st][paid], answers, lam=cfg.lam, prior_index=cfg.prior_index)
-            out["cross"].append(choose_head(cross, prior, answers, level).head == "learned")
-            out["better"].append(acc > zero)
-        return out
-    finally:
-        _play.supervised_pairs = _HARDEST
+def _sequential(leader):
+    """Pairs as if the leader were updated after every label of the window, not once per window.
+
+    The ridge is order-free, so only the choice of pairs can differ: each label's hardest negatives are
+    taken under the theta that already learned from the window's earlier labels (a shadow copy)."""
+    def rule(theta, phi, mask, gold, k):
+        shadow, out = copy.deepcopy(leader), [np.zeros((0, phi.shape[2]))]
+        for i in range(len(gold)):
+            out.append(_HARDEST(shadow.theta, phi[i:i + 1], mask[i:i + 1], gold[i:i + 1], k))
+            shadow.update(out[-1])
+        return np.concatenate(out)
+    return rule
+
+
+def _oracle(arm: Arm, gold, mask, seed: int):
+    """The true answers, or with `noise` a uniformly random valid option: a task with nothing to learn."""
+    if not arm.noise:
+        return lambda t: int(gold[t])
+    rng = np.random.default_rng(1000 + seed)
+    fake = np.array([rng.choice(np.nonzero(m)[0]) for m in mask])
+    return lambda t: int(fake[t])
+
+
+def play_arm(arm: Arm, phi, mask, gold, seeds: int, dev: int, level: float, held=None) -> dict:
+    """`held` = (phi, mask, gold) of a separate evaluation split scored instead of the dev split."""
+    out = {k: [] for k in ("acc", "zero", "labels", "sign", "cross", "better", "served_acc")}
+    n, X = len(phi), transform(arm.feats, phi, mask)
+    if held is not None:  # appended after the pool; the stream is the same, only what is scored changes
+        X, mask, gold = (np.concatenate([a, b]) for a, b in zip((X, mask, gold), held))
+    for s in range(seeds):
+        perm = np.random.default_rng(100 + s).permutation(n)
+        st, dv = perm[:-dev], (perm[-dev:] if held is None else np.arange(n, len(X)))
+        cfg = GameConfig(**{**BASE, **arm.cfg, "seed": s})
+        game = _play.Game(cfg, len(st), X.shape[2])
+        oracle = _oracle(arm, gold[st], mask[st], s)
+        asked = {}
+        _play.supervised_pairs = _sequential(game.leader) if arm.pairs == "sequential" else PAIR_RULES[arm.pairs]
+        try:
+            for start in range(0, len(st), cfg.window):
+                rows = st[start:start + cfg.window]
+                game.step(X[rows], mask[rows], lambda t: asked.setdefault(t, oracle(t)), lambda r: (X[st][r], mask[st][r]))
+        finally:
+            _play.supervised_pairs = _HARDEST
+        res = game.result()
+        acc = float((predict(res.theta, X[dv], mask[dv]) == gold[dv]).mean())
+        zero = float((np.where(mask[dv], X[dv][:, :, 0], -np.inf).argmax(1) == gold[dv]).mean())
+        paid = np.nonzero(res.queried)[0]
+        prior = np.where(mask[st][paid], X[st][paid][:, :, 0], -np.inf).argmax(1)
+        answers = np.array([asked[int(t)] for t in paid], dtype=np.int64)
+        cross = cross_fitted_predictions(X[st][paid], mask[st][paid], answers, lam=cfg.lam, prior_index=cfg.prior_index)
+        served = choose_head(cross, prior, answers, level).head == "learned"
+        for key, value in (("acc", acc), ("zero", zero), ("labels", res.labels_used), ("cross", served),
+                           ("sign", choose_head(res.predictions[paid], prior, answers, level).head == "learned"),
+                           ("better", acc > zero), ("served_acc", acc if served else zero)):
+            out[key].append(value)
+    return out
 
 
 def paired(a: list[float], b: list[float]) -> tuple[float, float, int]:
@@ -184,8 +219,8 @@ def paired(a: list[float], b: list[float]) -> tuple[float, float, int]:
 
 
 def table(results: dict, order: list[Arm]) -> str:
-    lines = ["| arm | dev acc | vs baseline (mean, 95% CI, wins) | labels | served: sign / cross-fit | learned better |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| arm | dev acc | paired difference (mean, 95% t-CI, seeds won) | labels | served: sign / cross-fit "
+             "| learned better | served acc (worst - zero-shot) |", "|---|---|---|---|---|---|---|"]
     for arm in order:
         r = results[arm.name]
         acc = np.mean(r["acc"])
@@ -196,7 +231,8 @@ def table(results: dict, order: list[Arm]) -> str:
             m, h, w = paired(r["acc"], results[b]["acc"])
             cmp += f"{'; ' if cmp else ''}{m:+.3f} ± {h:.3f} ({w}/{len(r['acc'])}) vs {b}"
         lines.append(f"| {arm.name} | {acc:.3f} | {cmp} | {np.mean(r['labels']):.0f} | "
-                     f"{sum(r['sign'])} / {sum(r['cross'])} | {sum(r['better'])} |")
+                     f"{sum(r['sign'])} / {sum(r['cross'])} | {sum(r['better'])} | "
+                     f"{np.mean(r['served_acc']):.3f} ({min(np.subtract(r['served_acc'], r['zero'])):+.3f}) |")
     return "\n".join(lines)
 
 
@@ -206,6 +242,8 @@ def main(argv=None) -> None:
     p.add_argument("--dev", type=int, default=200, help="items per seed held out of the stream and scored")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--level", type=float, default=0.1, help="the guard's significance level")
+    p.add_argument("--eval", default="", help="spec:limit of a split to REPORT on instead of the dev split (raw-feature "
+                   "arms only; the guard's power on the real evaluation split). Never choose a knob from it")
     p.add_argument("--only", default="", help="comma-separated arm names (default: all)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = p.parse_args(argv)
@@ -213,21 +251,26 @@ def main(argv=None) -> None:
     if "test" in spec:
         raise SystemExit("--pool: ablations choose knobs, so they run on train splits only")
     phi, mask, gold, _ = load_cached(spec, int(limit))
-    order = arms()
+    held, order = None, arms()
+    if args.eval:
+        espec, elimit = args.eval.rsplit(":", 1)
+        held = load_cached(espec, int(elimit))[:3]
+        order = [a for a in order if a.feats == "raw" and not a.noise]
     if args.only:
         wanted = set(args.only.split(","))
         order = [a for a in order if a.name in wanted or a.name == a.baseline or any(b.baseline == a.name for b in order if b.name in wanted)]
     results = {}
     for arm in order:
-        results[arm.name] = play_arm(arm, phi, mask, gold, args.seeds, args.dev, args.level)
+        results[arm.name] = play_arm(arm, phi, mask, gold, args.seeds, args.dev, args.level, held)
         r = results[arm.name]
         print(f"{arm.name:32s} acc {np.mean(r['acc']):.3f}  labels {np.mean(r['labels']):.0f}  "
               f"sign {sum(r['sign'])} cross {sum(r['cross'])} better {sum(r['better'])}", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"label_efficiency_{spec.replace(':', '_')}"
+    stem = f"label_efficiency_{spec.replace(':', '_')}" + (f"_eval_{args.eval.rsplit(':', 1)[0].replace(':', '_')}" if args.eval else "")
     head = (f"{spec} (first {limit} items, seed-0 sample): per seed s the stream is {int(limit) - args.dev} items and "
-            f"the dev split {args.dev} (permutation seed 100 + s); {args.seeds} seeds; defaults {BASE}; guard level {args.level}.")
+            f"the dev split {args.dev} (permutation seed 100 + s)" + (f", scored on {args.eval} instead" if args.eval else "") +
+            f"; {args.seeds} seeds; defaults {BASE}; guard level {args.level}.")
     (out / f"{stem}.json").write_text(json.dumps({"pool": args.pool, "seeds": args.seeds, "dev": args.dev, "base": BASE,
                                                    "arms": {a.name: {**a.__dict__, **results[a.name]} for a in order}}, indent=1))
     (out / f"{stem}.md").write_text(head + "\n\n" + table(results, order) + "\n")

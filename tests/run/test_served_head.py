@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from stackray.game.leader import Leader
 from stackray.run.served_head import choose_head, cross_fitted_predictions, sign_test
 
 
@@ -42,8 +43,6 @@ def test_lengths_must_agree():
 
 def _ridge_on(phi, mask, answers, lam, prior_index):
     """The same ridge fitted the slow way, pair by pair, through the game's own Leader."""
-    from stackray.game.leader import Leader
-
     leader = Leader(phi.shape[2], lam=lam, prior_index=prior_index)
     for x, m, y in zip(phi, mask, answers):
         leader.update(np.array([x[y] - x[k] for k in range(len(m)) if m[k] and k != y]).reshape(-1, phi.shape[2]))
