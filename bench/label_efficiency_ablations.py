@@ -219,7 +219,7 @@ def paired(a: list[float], b: list[float]) -> tuple[float, float, int]:
 
 
 def table(results: dict, order: list[Arm]) -> str:
-    lines = ["| arm | dev acc | paired difference (mean, 95% t-CI, seeds won) | labels | served: sign / cross-fit "
+    lines = ["| arm | acc (dev, or --eval split) | paired difference (mean, 95% t-CI, seeds won) | labels | served: sign / cross-fit "
              "| learned better | served acc (worst - zero-shot) |", "|---|---|---|---|---|---|---|"]
     for arm in order:
         r = results[arm.name]

@@ -13,8 +13,8 @@ p = P(X >= wins | n = wins + losses, 1/2)). The learned head is served when p <=
 
 Why cross-fitted and not the game's own pre-label forecasts (which `choose_head` also accepts): the
 early forecasts come from a theta that had seen almost no labels, so they measure the head at the
-start of the run, not the one served; on OpenBookQA, where the final head gains 12-15 points, that
-test kept the prior in almost every run (docs/game.md, "The guard"). A held-out refit on n - 1 of n
+start of the run, not the one served; on OpenBookQA, where the final head gains 14-17 points on a
+dev split, that test kept the prior in most runs (docs/game.md, "The guard"). A held-out refit on n - 1 of n
 labels is nearly the served head and still never sees the answer it is scored on. Its blind spot is
 the gate's selection: LLF pays for uncertain rounds, so the comparison is made on the rounds where
 the model was unsure, the ones a head can actually change.
