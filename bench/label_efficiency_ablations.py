@@ -87,8 +87,8 @@ def transform(name: str, phi, mask):
     if name in cols:
         out = phi if cols[name] is None else phi[:, :, cols[name]]
         return out / _diff_std(out, mask) if name == "std" else out
-    if name.startswith("stdh"):
-        out = phi / _diff_std(phi, mask)
+    if name.startswith(("stdh", "rawh")):  # a block-wise ridge: (factor)^2 times stronger on the hidden block
+        out = phi / _diff_std(phi, mask) if name.startswith("std") else phi.copy()
         out[:, :, SCALARS:SCALARS + hidden] /= float(name[4:])
         return out
     raise ValueError(f"transform: unknown {name!r}")
@@ -136,7 +136,7 @@ def arms() -> list[Arm]:
           for s in ("random", "llf")]
     a += [Arm(f"{s} noise", {"strategy": s}, noise=True, baseline="random noise") for s in ("random", "llf", "full")]
     a += [Arm(f"{s} pairs=all", {"strategy": s}, pairs="all", baseline="random pairs=all") for s in ("llf", "random")]
-    for feats in ("std", "stdh2", "stdh4", "d3", "h16", "h32"):
+    for feats in ("std", "stdh2", "stdh4", "rawh0.5", "rawh2", "rawh4", "d3", "h16", "h32"):
         lam = 1.0 if feats == "d3" else 30.0
         for s in ("full", "random", "llf"):
             a.append(Arm(f"{s} {feats}", {"strategy": s, "lam": lam}, feats=feats, baseline=f"random {feats}"))
@@ -146,6 +146,9 @@ def arms() -> list[Arm]:
         for s in ("random", "llf"):
             a.append(Arm(f"{s} beta={beta}", {"strategy": s, "beta": beta}, baseline=f"random beta={beta}"))
             a.append(Arm(f"{s} stdh4 beta={beta}", {"strategy": s, "beta": beta}, feats="stdh4", baseline=f"random stdh4 beta={beta}"))
+            a.append(Arm(f"{s} rawh2 beta={beta}", {"strategy": s, "beta": beta}, feats="rawh2", baseline=f"random rawh2 beta={beta}"))
+        a.append(Arm(f"llf rawh2 beta={beta} rank=gap", {"strategy": "llf", "beta": beta, "rank": "gap"}, feats="rawh2",
+                     baseline=f"random rawh2 beta={beta}"))
         a.append(Arm(f"llf beta={beta} rank=gap", {"strategy": "llf", "beta": beta, "rank": "gap"}, baseline=f"random beta={beta}"))
         a.append(Arm(f"llf stdh4 beta={beta} rank=gap", {"strategy": "llf", "beta": beta, "rank": "gap"}, feats="stdh4",
                      baseline=f"random stdh4 beta={beta}"))
@@ -218,6 +221,13 @@ def paired(a: list[float], b: list[float]) -> tuple[float, float, int]:
     return float(d.mean()), float(half), int(np.sum(d > 0))
 
 
+def _compared_with(arm: Arm) -> list[str]:
+    """The arms this one is paired with: its baseline, and for a `rank=` arm the same arm ranking by width."""
+    if arm.cfg.get("strategy") == "zero_shot":
+        return []
+    return [b for b in dict.fromkeys((arm.baseline, arm.name.replace(f" rank={arm.cfg.get('rank')}", ""))) if b != arm.name]
+
+
 def table(results: dict, order: list[Arm]) -> str:
     lines = ["| arm | acc (dev, or --eval split) | paired difference (mean, 95% t-CI, seeds won) | labels | served: sign / cross-fit "
              "| learned better | served acc (worst - zero-shot) |", "|---|---|---|---|---|---|---|"]
@@ -225,9 +235,7 @@ def table(results: dict, order: list[Arm]) -> str:
         r = results[arm.name]
         acc = np.mean(r["acc"])
         cmp = ""
-        against = [b for b in (arm.baseline, arm.name.replace(f" rank={arm.cfg.get('rank')}", ""))
-                   if b in results and b != arm.name and arm.cfg.get("strategy") != "zero_shot"]
-        for b in dict.fromkeys(against):
+        for b in (b for b in _compared_with(arm) if b in results):
             m, h, w = paired(r["acc"], results[b]["acc"])
             cmp += f"{'; ' if cmp else ''}{m:+.3f} ± {h:.3f} ({w}/{len(r['acc'])}) vs {b}"
         lines.append(f"| {arm.name} | {acc:.3f} | {cmp} | {np.mean(r['labels']):.0f} | "
@@ -258,7 +266,8 @@ def main(argv=None) -> None:
         order = [a for a in order if a.feats == "raw" and not a.noise]
     if args.only:
         wanted = set(args.only.split(","))
-        order = [a for a in order if a.name in wanted or a.name == a.baseline or any(b.baseline == a.name for b in order if b.name in wanted)]
+        wanted |= {b for a in order if a.name in wanted for b in _compared_with(a)}
+        order = [a for a in order if a.name in wanted]
     results = {}
     for arm in order:
         results[arm.name] = play_arm(arm, phi, mask, gold, args.seeds, args.dev, args.level, held)
