@@ -36,7 +36,7 @@ from stackray.game import GameConfig, play, predict
 from stackray.run.served_head import choose_head, cross_fitted_predictions
 
 SCALARS = 3  # mean_logprob, sum_logprob, calibration; then hidden_000.., then bias (constant: no signal)
-BASE = dict(beta=0.1, c=1.0, lam=30.0, window=32, max_wait=2, rank="width")  # explicit: tables do not move with defaults
+BASE = dict(beta=0.1, c=1.0, lam=30.0, window=32, max_wait=2, rank="width", lam_tail=0.0)  # explicit: tables do not move with defaults
 
 
 def load_cached(spec: str, limit: int, seed: int = 0, root: str = "/tmp/stackray-cache", d: int = 68):
@@ -136,19 +136,26 @@ def arms() -> list[Arm]:
           for s in ("random", "llf")]
     a += [Arm(f"{s} noise", {"strategy": s}, noise=True, baseline="random noise") for s in ("random", "llf", "full")]
     a += [Arm(f"{s} pairs=all", {"strategy": s}, pairs="all", baseline="random pairs=all") for s in ("llf", "random")]
-    for feats in ("std", "stdh2", "stdh4", "rawh0.5", "rawh2", "rawh4", "d3", "h16", "h32"):
+    for feats in ("std", "stdh2", "stdh4", "rawh2", "d3", "h16", "h32"):
         lam = 1.0 if feats == "d3" else 30.0
         for s in ("full", "random", "llf"):
             a.append(Arm(f"{s} {feats}", {"strategy": s, "lam": lam}, feats=feats, baseline=f"random {feats}"))
         for r in ("gap", "ratio"):
             a.append(Arm(f"llf {feats} rank={r}", {"strategy": "llf", "lam": lam, "rank": r}, feats=feats, baseline=f"random {feats}"))
+    for tail in (7.5, 120.0, 480.0):  # the ridge on the hidden block (the scalars keep lam = 30); rawh2 = 120 by scaling
+        name = f"lam_tail={tail:g}"
+        for s in ("full", "random", "llf"):
+            a.append(Arm(f"{s} {name}", {"strategy": s, "lam_tail": tail}, baseline=f"random {name}"))
+        for r in ("gap", "ratio"):
+            a.append(Arm(f"llf {name} rank={r}", {"strategy": "llf", "lam_tail": tail, "rank": r}, baseline=f"random {name}"))
     for beta in (0.02, 0.05):
         for s in ("random", "llf"):
             a.append(Arm(f"{s} beta={beta}", {"strategy": s, "beta": beta}, baseline=f"random beta={beta}"))
             a.append(Arm(f"{s} stdh4 beta={beta}", {"strategy": s, "beta": beta}, feats="stdh4", baseline=f"random stdh4 beta={beta}"))
-            a.append(Arm(f"{s} rawh2 beta={beta}", {"strategy": s, "beta": beta}, feats="rawh2", baseline=f"random rawh2 beta={beta}"))
-        a.append(Arm(f"llf rawh2 beta={beta} rank=gap", {"strategy": "llf", "beta": beta, "rank": "gap"}, feats="rawh2",
-                     baseline=f"random rawh2 beta={beta}"))
+            a.append(Arm(f"{s} lam_tail=120 beta={beta}", {"strategy": s, "beta": beta, "lam_tail": 120.0},
+                         baseline=f"random lam_tail=120 beta={beta}"))
+        a.append(Arm(f"llf lam_tail=120 beta={beta} rank=gap", {"strategy": "llf", "beta": beta, "rank": "gap", "lam_tail": 120.0},
+                     baseline=f"random lam_tail=120 beta={beta}"))
         a.append(Arm(f"llf beta={beta} rank=gap", {"strategy": "llf", "beta": beta, "rank": "gap"}, baseline=f"random beta={beta}"))
         a.append(Arm(f"llf stdh4 beta={beta} rank=gap", {"strategy": "llf", "beta": beta, "rank": "gap"}, feats="stdh4",
                      baseline=f"random stdh4 beta={beta}"))
@@ -204,7 +211,7 @@ def play_arm(arm: Arm, phi, mask, gold, seeds: int, dev: int, level: float, held
         paid = np.nonzero(res.queried)[0]
         prior = np.where(mask[st][paid], X[st][paid][:, :, 0], -np.inf).argmax(1)
         answers = np.array([asked[int(t)] for t in paid], dtype=np.int64)
-        cross = cross_fitted_predictions(X[st][paid], mask[st][paid], answers, lam=cfg.lam, prior_index=cfg.prior_index)
+        cross = cross_fitted_predictions(X[st][paid], mask[st][paid], answers, lam=cfg.ridge(X.shape[2]), prior_index=cfg.prior_index)
         served = choose_head(cross, prior, answers, level).head == "learned"
         for key, value in (("acc", acc), ("zero", zero), ("labels", res.labels_used), ("cross", served),
                            ("sign", choose_head(res.predictions[paid], prior, answers, level).head == "learned"),

@@ -218,7 +218,7 @@ class ActiveRun:
             rounds = np.array(sorted(paid), dtype=np.int64)
             answers, game_cfg = np.array([paid[int(t)] for t in rounds], dtype=np.int64), c.game_config(s)
             held_out = cross_fitted_predictions(pool_phi[rounds], pool_mask[rounds], answers,
-                                                lam=game_cfg.lam, prior_index=game_cfg.prior_index)
+                                                lam=game_cfg.ridge(pool_phi.shape[2]), prior_index=game_cfg.prior_index)
             choice = choose_head(held_out, prior_pool[rounds], answers, c.serve.level, "cross-fitted ridge predictions")
             served = res.theta if choice.head == "learned" else theta0
             heads[f"{s}/theta"], heads[f"{s}/served"] = res.theta, served

@@ -69,8 +69,8 @@ def start_strategy(config: GameConfig, folder: Path, items: Sequence[MCItem], or
     # The proxy restores a restarted leader itself (version check + redo log), so Ray must not
     # silently rerun a call on the fresh, empty leader.
     leader_actor = LeaderActor.options(max_restarts=max_restarts, max_task_retries=0).remote(
-        dim, config.lam, config.prior_index)
-    leader = LeaderProxy(leader_actor, dim, config.lam, config.prior_index)
+        dim, config.ridge(dim), config.prior_index)
+    leader = LeaderProxy(leader_actor, dim, config.ridge(dim), config.prior_index)
     gate = CoordinatorGate(coordinator, config, T, costs)
     pool = FollowerPool(followers, snapshot_ref=leader.ref_for)
     game = Game(config, T, dim, costs, leader=leader, gate=gate, assess_window=pool)

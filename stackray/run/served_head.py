@@ -49,12 +49,12 @@ def sign_test(wins: int, losses: int) -> float:
     return math.fsum(math.comb(n, k) for k in range(wins, n + 1)) / 2.0**n
 
 
-def cross_fitted_predictions(phi: np.ndarray, mask: np.ndarray, answers: np.ndarray, *, lam: float,
+def cross_fitted_predictions(phi: np.ndarray, mask: np.ndarray, answers: np.ndarray, *, lam: float | np.ndarray,
                              prior_index: int, folds: int | None = None) -> np.ndarray:
     """Each paid round's prediction by a ridge head fitted on the OTHER paid rounds (int [n]).
 
     The head is the game's leader in closed form, refitted once per fold: theta = A^-1 b with
-    A = lam I + sum z z^T, b = lam e_prior + sum z over the pairs z = phi(y*) - phi(y) of every valid
+    A = Lam + sum z z^T, b = Lam e_prior + sum z (Lam = diag of `lam`, GameConfig.ridge) over the pairs z = phi(y*) - phi(y) of every valid
     rival y of the fitted rounds. Round i's own pairs are subtracted from A and b before it is
     predicted, so every prediction is out of sample, and unlike the game's pre-label forecasts it
     comes from a head trained on (almost) all the labels, as the served head is. `folds` = None:
@@ -67,9 +67,10 @@ def cross_fitted_predictions(phi: np.ndarray, mask: np.ndarray, answers: np.ndar
     rival = mask & (np.arange(K)[None, :] != answers[:, None])
     Z = np.where(rival[:, :, None], phi[np.arange(n), answers][:, None, :] - phi, 0.0)  # [n, K, d], 0 where no rival
     A_parts, b_parts = np.einsum("nkd,nke->nde", Z, Z), Z.sum(axis=1)
-    A = lam * np.eye(d) + A_parts.sum(axis=0)
+    ridge = np.broadcast_to(np.asarray(lam, dtype=np.float64), (d,))  # one strength, or one per column
+    A = np.diag(ridge) + A_parts.sum(axis=0)
     b = b_parts.sum(axis=0)
-    b[prior_index] += lam
+    b[prior_index] += ridge[prior_index]
     fold = np.arange(n) % (n if folds is None else max(1, min(folds, n)))
     predictions = np.empty(n, dtype=np.int64)
     for f in np.unique(fold):

@@ -70,6 +70,17 @@ def test_cross_fitted_prediction_is_the_ridge_fitted_without_that_round():
         assert got[i] == np.where(mask[i], phi[i] @ theta, -np.inf).argmax()
 
 
+def test_cross_fitting_uses_a_per_column_ridge():
+    rng = np.random.default_rng(4)
+    phi, mask, answers = _task(15, rng)
+    ridge = np.array([1.0, 0.5, 40.0])
+    got = cross_fitted_predictions(phi, mask, answers, lam=ridge, prior_index=0)
+    for i in range(15):
+        keep = np.arange(15) != i
+        theta = _ridge_on(phi[keep], mask[keep], answers[keep], ridge, 0)
+        assert got[i] == np.where(mask[i], phi[i] @ theta, -np.inf).argmax()
+
+
 def test_a_round_does_not_predict_itself():
     # a round whose features repeat another's, with a contradicting answer: in-sample it could be fitted,
     # held out it is predicted from the rest, which say the opposite
