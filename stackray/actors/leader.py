@@ -41,7 +41,7 @@ RESTARTED = (StaleLeaderError, RayActorError)
 
 
 class LeaderActor:
-    def __init__(self, dim: int, lam: float, prior_index: int) -> None:
+    def __init__(self, dim: int, lam: "float | np.ndarray", prior_index: int) -> None:
         self.leader = Leader(dim, lam=lam, prior_index=prior_index)
 
     def _check(self, version: int) -> None:
@@ -101,7 +101,7 @@ class RemoteSnapshot:
 class LeaderProxy:
     """What `Game` calls as its leader (commit, update, state_dict, theta, pairs_seen), backed by an actor."""
 
-    def __init__(self, actor, dim: int, lam: float, prior_index: int) -> None:
+    def __init__(self, actor, dim: int, lam: "float | np.ndarray", prior_index: int) -> None:
         self.actor = actor
         self._base = Leader(dim, lam=lam, prior_index=prior_index).state_dict()  # last synchronised state
         self._redo: list[np.ndarray] = []  # updates sent since _base

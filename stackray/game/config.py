@@ -10,6 +10,9 @@ import math
 import typing
 from dataclasses import Field, asdict, dataclass, field, fields
 
+import numpy as np
+
+RANKS = ("width", "gap", "ratio")
 STRATEGIES = ("llf", "random", "margin", "entropy", "passive", "zero_shot", "full")
 
 
@@ -31,9 +34,14 @@ class GameConfig:
                           "`margin`, `entropy`, `passive`, `zero_shot`, or `full` (STACKSL: every round)")
     beta: float = _knob(0.1, "label fraction: the budget is B = floor(beta * T) label units")
     c: float = _knob(1.0, "confidence multiplier: a round is uncertain when margin < c * width")
+    rank: str = _knob("gap", "how `llf` orders its uncertain rounds, largest first: `gap` (c w - margin: how far the "
+                      "confidence interval crosses zero), `width` (w) or `ratio` (w / margin)")
     tau: float = _knob(0.0, "minimum width for a round to count as uncertain")
     alpha: float = _knob(1.0, "the follower's optimism bonus on ||dphi||_{A^-1}")
     lam: float = _knob(1.0, "ridge strength; A starts at lam * I and theta is anchored at the prior theta0")
+    lam_tail: float = _knob(0.0, "ridge strength on the feature columns from `tail_from` on (in stackray's features the "
+                            "LM hidden-state block); 0: lam, one ridge for every column")
+    tail_from: int = _knob(3, "first column `lam_tail` applies to (stackray's features: 3 LM scalars, then the hidden block)")
     window: int = _knob(64, "rounds per window: the leader commits once per window and the gate ranks it whole")
     max_wait: int = _knob(2, "windows an uncertain round that did not fit may wait in the pending queue")
     slack: int = _knob(0, "extra labels allowed over the pace ceil(beta * n)")
@@ -44,6 +52,8 @@ class GameConfig:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"GameConfig.strategy: {self.strategy!r} is not one of {', '.join(STRATEGIES)}")
+        if self.rank not in RANKS:
+            raise ValueError(f"GameConfig.rank: {self.rank!r} is not one of {', '.join(RANKS)}")
         _check_real("beta", self.beta)
         if not 0.0 < self.beta <= 1.0:
             raise ValueError(f"GameConfig.beta: must be in (0, 1], got {self.beta}")
@@ -55,7 +65,10 @@ class GameConfig:
         _check_real("lam", self.lam)
         if self.lam <= 0:
             raise ValueError(f"GameConfig.lam: must be > 0, got {self.lam}")
-        for name, low in (("window", 1), ("max_wait", 0), ("slack", 0), ("prior_index", 0), ("negatives", 1)):
+        _check_real("lam_tail", self.lam_tail)
+        if self.lam_tail < 0:
+            raise ValueError(f"GameConfig.lam_tail: must be >= 0 (0: the same as lam), got {self.lam_tail}")
+        for name, low in (("window", 1), ("max_wait", 0), ("slack", 0), ("prior_index", 0), ("negatives", 1), ("tail_from", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"GameConfig.{name}: must be an integer, got {value!r}")
@@ -69,6 +82,17 @@ class GameConfig:
         if self.strategy == "full":
             return float(total_rounds)
         return float(math.floor(self.beta * total_rounds))
+
+    def ridge(self, dim: int) -> np.ndarray:
+        """The leader's ridge per feature column [dim]: lam, and lam_tail from column tail_from on.
+
+        Why per column: the hidden-state block has 64 columns that 50 labels cannot pin down, while the
+        three LM scalars carry most of what a small budget can learn; one ridge must either starve the
+        scalars or let the hidden block overfit (docs/game.md, "Ablations on real features")."""
+        ridge = np.full(dim, float(self.lam))
+        if self.lam_tail > 0:
+            ridge[self.tail_from:] = self.lam_tail
+        return ridge
 
     def pace(self, rounds_played: int) -> float:
         """ceil(beta * n) + slack; the 1e-9 keeps float noise (0.1 * 30 = 3.0000000000000004) from adding a label."""

@@ -80,11 +80,11 @@ class LLFGate(Gate):
 
     def select(self, rounds, window, pending, pending_window, rounds_played):
         cand = [rounds[window.uncertain]]
-        score = [window.width[window.uncertain]]
+        score = [self.latency(window, window.uncertain)]
         if pending.size:
             still = pending_window.uncertain
             cand.append(pending[still])
-            score.append(pending_window.width[still])
+            score.append(self.latency(pending_window, still))
         cand_rounds = np.concatenate(cand).astype(np.int64)
         latency = np.concatenate(score) / self.costs[cand_rounds]
         ranked = cand_rounds[np.argsort(-latency, kind="stable")]
@@ -95,6 +95,20 @@ class LLFGate(Gate):
         paid = set(chosen.tolist())
         self.pending = {t: age for t, age in waited.items() if t not in paid and age < self.config.max_wait}
         return chosen
+
+    def latency(self, conf: Confidence | WindowAssessment, keep: np.ndarray) -> np.ndarray:
+        """How much a label of each kept round is worth before its cost (larger first), per `config.rank`.
+
+        `width`: w, the confidence width. `gap`: c w - m, how far the confidence interval of the played
+        pair crosses zero, so a wide round the leader already separates by a large margin ranks below
+        a narrower one it cannot decide. `ratio`: w / m, the same ordering made scale-free.
+        """
+        width, margin = conf.width[keep], conf.margin[keep]
+        if self.config.rank == "gap":
+            return self.config.c * width - margin
+        if self.config.rank == "ratio":
+            return width / np.maximum(margin, 1e-12)
+        return width
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "pending": [[t, a] for t, a in sorted(self.pending.items())]}

@@ -1,7 +1,7 @@
 """The leader: a ridge regression of the pairwise margin to 1, anchored at the prior theta0.
 
-    A     = lam I + sum_s w_s z_s z_s^T
-    theta = A^-1 (lam theta0 + sum_s w_s z_s)
+    A     = Lam + sum_s w_s z_s z_s^T          (Lam = lam I, or diag(ridge) with one ridge per column)
+    theta = A^-1 (Lam theta0 + sum_s w_s z_s)
 
 theta0 = e_prior puts weight 1 on the LM's length-normalised log-likelihood, so before any label
 the leader *is* the zero-shot model. A^-1 is kept current, never recomputed per round:
@@ -32,16 +32,18 @@ class LeaderSnapshot:
 
 
 class Leader:
-    def __init__(self, dim: int, lam: float = 1.0, prior_index: int = 0) -> None:
+    def __init__(self, dim: int, lam: float | np.ndarray = 1.0, prior_index: int = 0) -> None:
+        """`lam`: one ridge strength, or one per feature column ([dim], GameConfig.ridge)."""
         if not 0 <= prior_index < dim:
             raise ValueError(f"GameConfig.prior_index: {prior_index} is out of range for feature dimension {dim}")
+        ridge = np.broadcast_to(np.asarray(lam, dtype=np.float64), (dim,))
         self.dim = dim
-        self.lam = float(lam)
+        self.lam = float(ridge[prior_index])
         self.theta0 = np.zeros(dim)
         self.theta0[prior_index] = 1.0
-        self.A = self.lam * np.eye(dim)
-        self.A_inv = np.eye(dim) / self.lam
-        self.b = self.lam * self.theta0
+        self.A = np.diag(ridge)
+        self.A_inv = np.diag(1.0 / ridge)
+        self.b = ridge * self.theta0
         self.theta = self.theta0.copy()
         self.version = 0
         self.pairs_seen = 0

@@ -65,7 +65,7 @@ class Game:
                  assess_window: AssessWindow | None = None) -> None:
         self.config = config
         self.T = total_rounds
-        self.leader = leader if leader is not None else Leader(dim, lam=config.lam, prior_index=config.prior_index)
+        self.leader = leader if leader is not None else Leader(dim, lam=config.ridge(dim), prior_index=config.prior_index)
         self.gate = gate if gate is not None else make_gate(config, total_rounds, costs)
         self.assess_window = assess_window or (
             lambda snap, phi, mask: assess(snap, phi, mask, alpha=config.alpha, c=config.c, tau=config.tau))

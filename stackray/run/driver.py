@@ -31,7 +31,7 @@ from stackray.run.features import FeatureSource
 from stackray.run.integrity import open_run_dir
 from stackray.run.layout import atomic_write_text, save_arrays, save_checkpoint, strategy_dir
 from stackray.run.ray_game import StrategyGame, start_followers, start_strategy
-from stackray.run.served_head import choose_head
+from stackray.run.served_head import choose_head, cross_fitted_predictions
 
 CONFIG_FILE = "config.yaml"
 HEADS_FILE = "heads.safetensors"
@@ -224,8 +224,10 @@ class ActiveRun:
             res = g.game.result()
             paid = {e.round: e.answer for e in read_ledger(g.folder / "ledger.jsonl")}
             rounds = np.array(sorted(paid), dtype=np.int64)
-            choice = choose_head(res.predictions[rounds], prior_pool[rounds],
-                                 np.array([paid[int(t)] for t in rounds], dtype=np.int64), c.serve.level)
+            answers, game_cfg = np.array([paid[int(t)] for t in rounds], dtype=np.int64), c.game_config(s)
+            held_out = cross_fitted_predictions(pool_phi[rounds], pool_mask[rounds], answers,
+                                                lam=game_cfg.ridge(pool_phi.shape[2]), prior_index=game_cfg.prior_index)
+            choice = choose_head(held_out, prior_pool[rounds], answers, c.serve.level, "cross-fitted ridge predictions")
             served = res.theta if choice.head == "learned" else theta0
             heads[f"{s}/theta"], heads[f"{s}/served"] = res.theta, served
             acc = self._accuracy(res.theta)

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stackray.game import STRATEGIES, GameConfig, play
+from stackray.game.config import RANKS
 
 
 class CountingOracle:
@@ -30,8 +31,9 @@ class CountingOracle:
     K=st.integers(2, 5),
     mixed=st.booleans(),
     seed=st.integers(0, 1000),
+    rank=st.sampled_from(RANKS),
 )
-def test_labels_within_budget_and_pace(strategy, beta, T, window, slack, max_wait, K, mixed, seed):
+def test_labels_within_budget_and_pace(strategy, beta, T, window, slack, max_wait, K, mixed, seed, rank):
     rng = np.random.default_rng(seed)
     d = 6
     phi = rng.normal(size=(T, K, d))
@@ -41,7 +43,7 @@ def test_labels_within_budget_and_pace(strategy, beta, T, window, slack, max_wai
         mask = np.arange(K)[None, :] < counts[:, None]
     gold = np.array([rng.choice(np.nonzero(m)[0]) for m in mask])
     oracle = CountingOracle(gold)
-    config = GameConfig(strategy=strategy, beta=beta, window=window, slack=slack, max_wait=max_wait, seed=seed)
+    config = GameConfig(strategy=strategy, beta=beta, window=window, slack=slack, max_wait=max_wait, seed=seed, rank=rank)
     result = play(phi, oracle, config, mask=mask)
 
     # the oracle was asked exactly for the queried rounds, never twice

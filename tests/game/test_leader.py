@@ -60,3 +60,16 @@ def test_state_dict_round_trip():
 def test_non_positive_weight_rejected():
     with pytest.raises(ValueError, match="weights"):
         Leader(3).update(np.ones((1, 3)), weights=[0.0])
+
+
+def test_per_column_ridge_matches_direct_solve():
+    rng = np.random.default_rng(7)
+    ridge = np.array([1.0, 1.0, 50.0, 50.0, 50.0])
+    leader = Leader(5, lam=ridge, prior_index=0)
+    Z = rng.normal(size=(12, 5))
+    leader.update(Z[:2])
+    leader.update(Z[2:])
+    theta0 = np.eye(5)[0]
+    expected = np.linalg.solve(np.diag(ridge) + Z.T @ Z, ridge * theta0 + Z.sum(axis=0))
+    np.testing.assert_allclose(leader.theta, expected, atol=1e-10)
+    np.testing.assert_allclose(leader.A_inv, np.linalg.inv(leader.A), atol=1e-10)

@@ -61,7 +61,8 @@ def test_play_is_deterministic():
     (dict(c=-1.0), "c"), (dict(tau=-0.1), "tau"), (dict(alpha=-2.0), "alpha"),
     (dict(lam=0.0), "lam"), (dict(lam=-1.0), "lam"), (dict(window=0), "window"),
     (dict(max_wait=-1), "max_wait"), (dict(slack=-1), "slack"), (dict(strategy="greedy"), "strategy"),
-    (dict(window=2.5), "window"), (dict(negatives=0), "negatives"),
+    (dict(window=2.5), "window"), (dict(negatives=0), "negatives"), (dict(rank="widest"), "rank"),
+    (dict(lam_tail=-1.0), "lam_tail"), (dict(tail_from=-1), "tail_from"),
 ])
 def test_invalid_config_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=rf"GameConfig\.{field}\b"):
@@ -145,3 +146,22 @@ def test_game_state_round_trip_continues_identically():
         np.testing.assert_array_equal(resumed.theta, whole.theta)
         np.testing.assert_array_equal(resumed.paid_at, whole.paid_at)
         np.testing.assert_array_equal(resumed.predictions, whole.predictions)
+
+
+def test_a_stronger_ridge_on_the_tail_is_the_same_game_as_shrunk_tail_features():
+    """lam_tail = s^2 lam on columns >= tail_from plays exactly as lam everywhere on those columns divided by s."""
+    rng = np.random.default_rng(11)
+    phi = rng.normal(size=(256, 4, 6))
+    gold = rng.integers(0, 4, size=256)
+    s = 3.0
+    shrunk = phi.copy()
+    shrunk[:, :, 2:] /= s
+    a = play(phi, gold_oracle(gold), GameConfig(strategy="llf", lam=2.0, lam_tail=2.0 * s * s, tail_from=2, window=32))
+    b = play(shrunk, gold_oracle(gold), GameConfig(strategy="llf", lam=2.0, window=32))
+    np.testing.assert_array_equal(a.queried, b.queried)
+    np.testing.assert_array_equal(a.predictions, b.predictions)
+    np.testing.assert_allclose(a.theta[2:] * s, b.theta[2:], atol=1e-9)
+    np.testing.assert_allclose(a.theta[:2], b.theta[:2], atol=1e-9)
+    # and the tail ridge does change the game (it is not ignored)
+    c = play(phi, gold_oracle(gold), GameConfig(strategy="llf", lam=2.0, window=32))
+    assert not np.allclose(a.theta, c.theta)

@@ -26,14 +26,16 @@ def test_full_information_regret_is_sublinear():
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, dict[str, np.ndarray]]:
-    """Cumulative regret and labels used per seed of llf (tuned and default c), random and zero_shot."""
-    plays = {"llf_tuned": ("llf", TUNED_C), "llf_default": ("llf", DEFAULT_C), "random": ("random", DEFAULT_C),
-             "zero_shot": ("zero_shot", DEFAULT_C)}
+    """Cumulative regret and labels used per seed of llf (tuned and default c; widest-first at the default c),
+    random and zero_shot."""
+    plays = {"llf_tuned": dict(strategy="llf", c=TUNED_C), "llf_default": dict(strategy="llf"),
+             "llf_widest": dict(strategy="llf", rank="width"), "random": dict(strategy="random"),
+             "zero_shot": dict(strategy="zero_shot")}
     out = {name: {"regret": [], "labels": []} for name in plays}
     for seed in SEEDS:
         stream = SyntheticTask(dim=10, seed=seed).sample(T, seed=seed + 100)
-        for name, (strategy, c) in plays.items():
-            cfg = GameConfig(strategy=strategy, beta=BETA, c=c, seed=seed)
+        for name, kw in plays.items():
+            cfg = GameConfig(beta=BETA, seed=seed, **kw)
             result = play(stream.phi, lambda t: int(stream.gold[t]), cfg, mask=stream.mask)
             out[name]["regret"].append(stream.regret(result.predictions).sum())
             out[name]["labels"].append(result.labels_used)
@@ -53,12 +55,12 @@ def test_llf_beats_random_at_equal_budget(runs):
 
 
 def test_llf_at_the_default_c(runs):
-    """What holds at the API default c = 1 (docs/game.md): nearly every early round is 'uncertain', so the
-    gate spends about its whole budget, and under A ~ lambda*I the widest rounds are the easy ones. LLF
-    then has MORE regret than random (measured over these seeds: 381 vs 325, tuned c: 206). It still
-    learns (zero-shot: 2051), and the tuned threshold beats it, which is why real configs set c."""
-    default, tuned, rnd, zero = (runs[n] for n in ("llf_default", "llf_tuned", "random", "zero_shot"))
+    """At the API default c = 1 nearly every early round is 'uncertain', so the gate spends about its whole
+    budget, and under A ~ lambda*I the widest rounds are the easy ones: widest-first (rank = width) then has
+    MORE regret than random (measured over these seeds: 381 vs 325). The default rank = gap pays first for
+    the rounds whose confidence interval crosses zero furthest, and beats random (measured: 193)."""
+    default, widest, rnd, zero = (runs[n] for n in ("llf_default", "llf_widest", "random", "zero_shot"))
     assert default["regret"].mean() < 0.5 * zero["regret"].mean()
-    assert tuned["regret"].mean() < default["regret"].mean()
-    assert default["labels"].mean() > tuned["labels"].mean()
-    assert default["regret"].mean() < 1.5 * rnd["regret"].mean()  # worse than random, but not by much
+    assert default["regret"].mean() < rnd["regret"].mean()
+    assert default["regret"].mean() < widest["regret"].mean()
+    assert default["labels"].mean() > runs["llf_tuned"]["labels"].mean()

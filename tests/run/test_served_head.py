@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from stackray.run.served_head import choose_head, sign_test
+from stackray.game.leader import Leader
+from stackray.run.served_head import choose_head, cross_fitted_predictions, sign_test
 
 
 def test_sign_test_exact_values():
@@ -38,3 +39,76 @@ def test_no_labels_keeps_the_prior():
 def test_lengths_must_agree():
     with pytest.raises(ValueError, match="same length"):
         choose_head(np.zeros(3), np.zeros(2), np.zeros(3), level=0.1)
+
+
+def _ridge_on(phi, mask, answers, lam, prior_index):
+    """The same ridge fitted the slow way, pair by pair, through the game's own Leader."""
+    leader = Leader(phi.shape[2], lam=lam, prior_index=prior_index)
+    for x, m, y in zip(phi, mask, answers):
+        leader.update(np.array([x[y] - x[k] for k in range(len(m)) if m[k] and k != y]).reshape(-1, phi.shape[2]))
+    return leader.theta
+
+
+def _task(n, rng, signal=True):
+    """Column 0 (the prior) is noise; column 1 marks the answer when `signal`, else answers are random."""
+    phi = rng.normal(size=(n, 4, 3))
+    mask = np.ones((n, 4), dtype=bool)
+    mask[: n // 3, 3] = False  # some rounds have 3 options
+    answers = np.array([rng.integers(0, m.sum()) for m in mask])
+    if signal:
+        phi[np.arange(n), answers, 1] += 2.0
+    return phi, mask, answers
+
+
+def test_cross_fitted_prediction_is_the_ridge_fitted_without_that_round():
+    rng = np.random.default_rng(0)
+    phi, mask, answers = _task(12, rng)
+    got = cross_fitted_predictions(phi, mask, answers, lam=2.0, prior_index=0)
+    for i in range(12):
+        keep = np.arange(12) != i
+        theta = _ridge_on(phi[keep], mask[keep], answers[keep], 2.0, 0)
+        assert got[i] == np.where(mask[i], phi[i] @ theta, -np.inf).argmax()
+
+
+def test_cross_fitting_uses_a_per_column_ridge():
+    rng = np.random.default_rng(4)
+    phi, mask, answers = _task(15, rng)
+    ridge = np.array([1.0, 0.5, 40.0])
+    got = cross_fitted_predictions(phi, mask, answers, lam=ridge, prior_index=0)
+    for i in range(15):
+        keep = np.arange(15) != i
+        theta = _ridge_on(phi[keep], mask[keep], answers[keep], ridge, 0)
+        assert got[i] == np.where(mask[i], phi[i] @ theta, -np.inf).argmax()
+
+
+def test_a_round_does_not_predict_itself():
+    # a round whose features repeat another's, with a contradicting answer: in-sample it could be fitted,
+    # held out it is predicted from the rest, which say the opposite
+    rng = np.random.default_rng(1)
+    phi, mask, answers = _task(40, rng)
+    phi[0], mask[0] = phi[1], mask[1]
+    answers[0] = (answers[1] + 1) % 3
+    pred = cross_fitted_predictions(phi, mask, answers, lam=1.0, prior_index=0)
+    assert pred[0] == answers[1] != answers[0]
+
+
+def test_cross_fitted_evidence_serves_a_head_that_learns_and_keeps_the_prior_otherwise():
+    rng = np.random.default_rng(2)
+    phi, mask, answers = _task(60, rng)
+    prior = np.where(mask, phi[:, :, 0], -np.inf).argmax(axis=1)
+    cross = cross_fitted_predictions(phi, mask, answers, lam=1.0, prior_index=0)
+    assert choose_head(cross, prior, answers, level=0.05).head == "learned"
+    # random answers: nothing to learn; over many draws the guard switches at most about `level` of the time
+    switches = 0
+    for seed in range(40):
+        phi, mask, answers = _task(60, np.random.default_rng(100 + seed), signal=False)
+        prior = np.where(mask, phi[:, :, 0], -np.inf).argmax(axis=1)
+        cross = cross_fitted_predictions(phi, mask, answers, lam=1.0, prior_index=0)
+        switches += choose_head(cross, prior, answers, level=0.05).head == "learned"
+    assert switches <= 6
+
+
+def test_empty_input():
+    rng = np.random.default_rng(3)
+    phi, mask, answers = _task(10, rng)
+    assert cross_fitted_predictions(phi[:0], mask[:0], answers[:0], lam=1.0, prior_index=0).shape == (0,)
