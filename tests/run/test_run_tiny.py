@@ -211,15 +211,12 @@ def test_a_killed_follower_is_restarted(clean_run, tmp_path):
 
     def hook(stage: str, window: int) -> None:
         if stage == "stepped" and window == 1:
-            ray.kill(run.followers[0], no_restart=False)
+            ray.kill(run.followers.actors[0], no_restart=False)
 
     run.run(on_window=hook)
     assert_same_run(first, tmp_path / "run")
 
 
-@pytest.mark.xfail(raises=RayActorError, reason=(
-    "LeaderProxy._restore calls the leader while Ray is still restarting it and gets ActorUnavailableError "
-    "(stackray/actors/leader.py): a leader killed mid-run ends the run"))
 def test_killed_leaders_are_restored(clean_run, tmp_path):
     """Every leader is killed after window 3's labels were paid (its theta is ahead of the newest
     checkpoint): the proxy restores the restarted replica and the run ends as if never interrupted."""
