@@ -314,7 +314,7 @@ class TransformersScorer(BaseScorer):
             ids[r, : len(s)] = torch.tensor(s, device=dev)
             mask[r, : len(s)] = 1
         hid = base(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-        rows, pred_at, targets, pool_rows, pool_at = [], [], [], [], []
+        rows, pred_at, targets, pool_at = [], [], [], []
         for r, (p, c) in enumerate(seqs):
             for j in range(len(c)):
                 rows.append(r)
