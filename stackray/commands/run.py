@@ -63,7 +63,7 @@ def _play(args: argparse.Namespace, config, run_dir: Path) -> dict:
     started = not ray.is_initialized()
     install_signal_handlers()
     try:
-        return run_active(args.config, run_dir=args.run_dir or (None if args.resume else run_dir), resume=args.resume,
+        return run_active(config, run_dir=args.run_dir or (None if args.resume else run_dir), resume=args.resume,
                           progress=False if args.no_progress else None)
     finally:
         if started and ray.is_initialized():

@@ -261,10 +261,15 @@ class ActiveRun:
             self.opened.close()  # the run lock
 
 
-def run_active(config_path: str | Path | None, *, run_dir: str | Path | None = None, resume: str | Path | None = None,
-               progress: bool | None = None, on_window: WindowHook | None = None) -> dict:
-    """The library entry point of `stackray run` and jobs/run_active.py: a new run, or `resume` one."""
-    config = load_config(config_path) if config_path is not None else None
+def run_active(config: str | Path | RunConfig | None, *, run_dir: str | Path | None = None,
+               resume: str | Path | None = None, progress: bool | None = None,
+               on_window: WindowHook | None = None) -> dict:
+    """The library entry point of `stackray run` and jobs/run_active.py: a new run, or `resume` one.
+
+    `config` is a config file's path, or a RunConfig already loaded (loading checks the data, so a
+    caller that has loaded it once passes it on instead of loading it again)."""
+    if config is not None and not isinstance(config, RunConfig):
+        config = load_config(config)
     if resume is not None:
         if run_dir is not None and Path(run_dir) != Path(resume):
             raise ValueError(f"--run-dir {run_dir} and --resume {resume} name different run directories")
