@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
@@ -220,6 +221,21 @@ class FileLockedError(ValueError):
     `lock_holder`'s answer at the time, or None."""
 
     holder: str | None = None
+
+
+def when_unlocked(open_file: Callable[[], Any], wait: float, *,
+                  waitable: Callable[[FileLockedError], bool] = lambda exc: True) -> Any:
+    """`open_file()`, retried while it raises a FileLockedError that `waitable` accepts, for up to `wait`
+    seconds. Why: after a driver is killed, Ray ends its budget coordinators asynchronously, and their
+    flock goes only when those processes exit; a successor waits for that instead of failing."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return open_file()
+        except FileLockedError as exc:
+            if not waitable(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def lock_holder(path: str | Path) -> str | None:

@@ -16,16 +16,16 @@ paid twice, none is lost. The restarted actor reopens the ledger (its lock died 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from stackray.budget import FileLockedError, FileQueueOracle, GoldOracle, LabelLedger, LedgerDoor
+from stackray.budget import FileQueueOracle, GoldOracle, LabelLedger, LedgerDoor
 from stackray.data.items import MCItem
 from stackray.errors import ray_get
+from stackray.io import when_unlocked
 from stackray.game.config import GameConfig
 from stackray.game.follower import Confidence, WindowAssessment
 from stackray.game.gates import make_gate
@@ -53,7 +53,7 @@ class HumanOracleSpec:
     poll: float
 
     def open(self, folder: Path) -> FileQueueOracle:
-        return _when_unlocked(lambda: FileQueueOracle(folder, list(self.items), timeout=self.timeout, poll=self.poll))
+        return when_unlocked(lambda: FileQueueOracle(folder, list(self.items), timeout=self.timeout, poll=self.poll), LOCK_WAIT_S)
 
 
 OracleSpec = GoldOracleSpec | HumanOracleSpec
@@ -72,7 +72,7 @@ class BudgetCoordinator:
         self.costs = None if costs is None else np.asarray(costs, dtype=np.float64)
         self.gate = make_gate(self.config, T, self.costs)
         self.inner = oracle.open(self.folder)
-        self.ledger = _when_unlocked(lambda: LabelLedger(self.folder / "ledger.jsonl"))
+        self.ledger = when_unlocked(lambda: LabelLedger(self.folder / "ledger.jsonl"), LOCK_WAIT_S)
         self.door = LedgerDoor(self.ledger, self.inner, list(item_ids),
                                costs=None if costs is None else list(self.costs), budget=self.gate.budget)
 
@@ -96,19 +96,6 @@ class BudgetCoordinator:
         self.ledger.close()
         if isinstance(self.inner, FileQueueOracle):
             self.inner.close()
-
-
-def _when_unlocked(open_file, wait: float = LOCK_WAIT_S):
-    """Open a locked file, waiting for a dead predecessor's lock to go: after a driver is killed, Ray
-    kills its old coordinator asynchronously, and its flock is released only when that process exits."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            return open_file()
-        except FileLockedError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 class CoordinatorGate:

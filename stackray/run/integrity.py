@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,6 @@ import numpy as np
 
 from stackray.budget import (
     LEDGER_FILE,
-    FileLockedError,
     LabelLedger,
     LegacyLedgerWarning,
     Paid,
@@ -33,7 +31,7 @@ from stackray.budget import (
     pending_requests,
 )
 from stackray.budget.oracles import REQUESTS_FILE
-from stackray.io import AppendFile, DataError
+from stackray.io import AppendFile, DataError, when_unlocked
 from stackray.run.layout import Checkpoint, checkpoint_problems, load_checkpoint, lock_run_dir, strategy_dir
 
 CONFIG_FILE = "config.yaml"
@@ -106,19 +104,14 @@ def _check_ledger(path: Path, paid: Paid | None) -> list[str]:
     """Open a ledger once against `paid` (repairing only a torn line the checkpoint does not count),
     waiting a little for a lock held by a Ray worker: after a driver is killed, Ray ends its budget
     coordinators asynchronously. Any other holder is refused at once."""
-    deadline = time.monotonic() + LOCK_WAIT_S
-    while True:
-        try:
-            with warnings.catch_warnings():  # the notices are printed by the caller, once, on the terminal
-                warnings.simplefilter("ignore", TornLineWarning)
-                warnings.simplefilter("ignore", LegacyLedgerWarning)
-                with LabelLedger(path, paid=paid) as ledger:
-                    return ledger.notices
-        except FileLockedError as exc:
-            holder = exc.holder or ""
-            if (holder and "ray::" not in holder) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    def open_checked() -> list[str]:
+        with warnings.catch_warnings():  # the notices are printed by the caller, once, on the terminal
+            warnings.simplefilter("ignore", TornLineWarning)
+            warnings.simplefilter("ignore", LegacyLedgerWarning)
+            with LabelLedger(path, paid=paid) as ledger:
+                return ledger.notices
+
+    return when_unlocked(open_checked, LOCK_WAIT_S, waitable=lambda exc: not exc.holder or "ray::" in exc.holder)
 
 
 # ---- offline checks --------------------------------------------------------------------------------
