@@ -80,7 +80,7 @@ def interrupted_message(run_dir: Path) -> str:
     paid = 0
     with warnings.catch_warnings():  # a torn last line is the resumed run's to repair and report
         warnings.simplefilter("ignore")
-        for ledger in [run_dir / LEDGER_FILE, *sorted(run_dir.glob(f"*/{LEDGER_FILE}"))]:
+        for ledger in sorted(run_dir.rglob(LEDGER_FILE)):  # strategy folders, and each order's with data.orders
             try:
                 paid += len(read_ledger(ledger)) if ledger.is_file() else 0
             except (ValueError, OSError):  # a broken ledger is reported when the run is resumed

@@ -101,7 +101,12 @@ class DataSection(Section):
     """pool: the stream the game plays; eval: the held-out split the metrics are measured on (None: no
     held-out metrics), or, for a set with a single split (MedQA), `holdout`: the last N items of the
     shuffled pool are held out instead. The pool is shuffled with `seed` (bundled files are not
-    i.i.d. in file order). A relative .jsonl path is relative to the config file."""
+    i.i.d. in file order). A relative .jsonl path is relative to the config file.
+
+    order: the game plays the selected pool in this seeded order (0: as selected). The same items in
+    another order: features are cached per chunk of the selected pool, so every order reuses them.
+    orders: play orders 0..orders-1 one after another, each a whole run in RUN_DIR/order-<k>, and
+    report mean and 95% CI over them (stackray.run.orders); a gold-oracle run only."""
 
     pool: DataSpec = Field(description="a data spec such as openbookqa:train, a .jsonl file or hf:<id>[:<split>]")
     pool_limit: PositiveInt | None = None
@@ -111,6 +116,8 @@ class DataSection(Section):
     subjects: StrList | None = None
     seed: int = 0
     shuffle: bool = True
+    order: Annotated[int, Field(ge=0)] = 0
+    orders: PositiveInt = 1
 
     @model_validator(mode="after")
     def _one_held_out_set(self) -> "DataSection":
@@ -118,6 +125,8 @@ class DataSection(Section):
             raise _config_error("holdout", "give either data.eval or data.holdout, not both")
         if self.eval_limit is not None and self.eval is None:
             raise _config_error("eval_limit", "limits data.eval, which is not set")
+        if self.orders > 1 and self.order != 0:
+            raise _config_error("order", "is set per order when data.orders > 1 (orders 0..orders-1 are played)")
         return self
 
 
@@ -226,6 +235,9 @@ class RunConfig(Section):
     def _human_plays_one(self) -> "RunConfig":
         if self.oracle.kind == "human" and len(self.strategies) != 1:
             raise _config_error("strategies", f"a human-oracle run plays exactly one strategy, got {list(self.strategies)}")
+        if self.oracle.kind == "human" and self.data.orders > 1:
+            raise _config_error("data.orders", "replays the pool with gold answers; a human-oracle run plays one order "
+                                "(each order would pay for its labels again)")
         return self
 
     @property

@@ -57,6 +57,11 @@ def init_ray(cfg: RaySection) -> bool:
     return True
 
 
+def play_order(n: int, order: int) -> np.ndarray:
+    """The permutation in which the game plays an n-item pool: order 0 as selected, order k > 0 seeded by k."""
+    return np.arange(n) if order == 0 else np.random.default_rng([order, n]).permutation(n)
+
+
 def new_run_dir(config: RunConfig, root: str | Path = "runs") -> Path:
     return Path(root) / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
@@ -94,8 +99,11 @@ class ActiveRun:
 
     # ---- setup --------------------------------------------------------------------------------------
     def _load_data(self) -> None:
-        """The pool and eval items, as checked when the config was loaded (stackray.run.config_data)."""
-        self.pool, self.eval = self.config.items()
+        """The pool and eval items, as checked when the config was loaded (stackray.run.config_data).
+        `self.pool` is the pool in the order the game plays it (data.order); `self.stored` as selected."""
+        self.stored, self.eval = self.config.items()
+        self.pool_order = play_order(len(self.stored), self.config.data.order)
+        self.pool = [self.stored[i] for i in self.pool_order]
 
     def _oracle(self) -> OracleSpec:
         o = self.config.oracle
@@ -108,7 +116,8 @@ class ActiveRun:
 
     def _start(self) -> None:
         c = self.config
-        self.features = FeatureSource(c.scoring, c.ray, {"pool": self.pool, "eval": self.eval})
+        self.features = FeatureSource(c.scoring, c.ray, {"pool": self.stored, "eval": self.eval},
+                                      orders={"pool": self.pool_order})
         dim = len(self.features.names)
         first = c.game_config(c.strategies[0])
         if not 0 <= first.prior_index < dim:
@@ -270,13 +279,25 @@ def run_active(config: str | Path | RunConfig | None, *, run_dir: str | Path | N
     caller that has loaded it once passes it on instead of loading it again)."""
     if config is not None and not isinstance(config, RunConfig):
         config = load_config(config)
-    if resume is not None:
-        if run_dir is not None and Path(run_dir) != Path(resume):
-            raise ValueError(f"--run-dir {run_dir} and --resume {resume} name different run directories")
-        return ActiveRun(config, resume, resume=True, progress=progress).run(on_window)
-    if config is None:
+    if resume is not None and run_dir is not None and Path(run_dir) != Path(resume):
+        raise ValueError(f"--run-dir {run_dir} and --resume {resume} name different run directories")
+    if config is None and resume is None:
         raise ValueError("a new run needs a CONFIG.yaml (or --resume RUN_DIR)")
+    if _orders(config, resume) > 1:
+        from stackray.run.orders import run_orders
+
+        where = Path(resume or run_dir or new_run_dir(config)).expanduser().resolve()
+        return run_orders(config, where, resume=resume is not None, progress=progress, on_window=on_window)
+    if resume is not None:
+        return ActiveRun(config, resume, resume=True, progress=progress).run(on_window)
     return ActiveRun(config, run_dir or new_run_dir(config), progress=progress).run(on_window)
+
+
+def _orders(config: RunConfig | None, resume: str | Path | None) -> int:
+    """How many orders of the pool the run plays (data.orders of the config, or of the run resumed)."""
+    if config is None and resume is not None and (Path(resume) / CONFIG_FILE).is_file():
+        config = load_config(Path(resume) / CONFIG_FILE)
+    return 1 if config is None else config.data.orders
 
 
 __all__ = ["ActiveRun", "run_active", "init_ray", "new_run_dir", "config_from_dict"]

@@ -9,6 +9,10 @@ started. Misses are sent to the scorer pool (chunk i to scorer i mod N) no furth
 
 A chunk whose scorer died is retried by Ray on the restarted replica (max_task_retries); when the
 replica is gone for good (restarts exhausted), the chunk is resubmitted to a fresh ScorerActor.
+
+A split may be read in another order than it is stored (`orders`: a run playing the pool in a seeded
+order, data.order): chunks stay those of the stored order, so every order of the same pool shares
+one set of cache entries, and a window waits only for the chunks that hold its rows.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ from stackray.run.config import RaySection, ScoringSection
 class FeatureSource:
     """Features of named item lists ("pool", "eval"), chunk by chunk, as float64 [N, K, d] + mask."""
 
-    def __init__(self, scoring: ScoringSection, ray_cfg: RaySection, splits: dict[str, Sequence[MCItem]]) -> None:
+    def __init__(self, scoring: ScoringSection, ray_cfg: RaySection, splits: dict[str, Sequence[MCItem]],
+                 orders: dict[str, np.ndarray] | None = None) -> None:
+        """`splits` in their stored (selected) order, the order the cache is chunked in; `orders[name]`:
+        the permutation a split is read in (row r of `rows`/`take` is stored row orders[name][r])."""
         from stackray.scoring import FeatureCache
 
         self.cfg = scoring
@@ -48,6 +55,11 @@ class FeatureSource:
             for name, items in self.items.items()}
         self.loaded = {name: np.zeros(len(c), dtype=bool) for name, c in self.chunks.items()}
         self.keys = {name: [self._key(self.items[name][a:b]) for a, b in c] for name, c in self.chunks.items()}
+        self.order = {name: np.arange(len(items)) for name, items in self.items.items()}
+        for name, perm in (orders or {}).items():
+            if sorted(perm) != list(range(len(self.items[name]))):
+                raise ValueError(f"FeatureSource: the order of {name!r} is not a permutation of its {len(self.items[name])} rows")
+            self.order[name] = np.asarray(perm, dtype=np.int64)
         self.in_flight: dict[tuple[str, int], object] = {}
         self.actors: list = []
         self.hits = 0
@@ -59,12 +71,14 @@ class FeatureSource:
 
     # ---- scheduling -----------------------------------------------------------------------------
     def prefetch(self, name: str, stop_row: int) -> None:
-        """Make sure every chunk of `name` that starts before `stop_row` is loaded or in flight."""
-        for i, (a, _) in enumerate(self.chunks[name]):
-            if a >= stop_row:
-                break
+        """Make sure every chunk holding one of the first `stop_row` rows (in read order) is loaded or in flight."""
+        for i in self._chunks_of(name, self.order[name][:stop_row]):
             if not self.loaded[name][i] and (name, i) not in self.in_flight:
                 self._start(name, i)
+
+    def _chunks_of(self, name: str, stored_rows: np.ndarray) -> list[int]:
+        """Indices of the chunks holding `stored_rows`, in the order those rows are first read."""
+        return list(dict.fromkeys((np.asarray(stored_rows) // self.cfg.chunk).tolist()))
 
     def _start(self, name: str, i: int) -> None:
         a, b = self.chunks[name][i]
@@ -111,22 +125,20 @@ class FeatureSource:
 
     # ---- access -----------------------------------------------------------------------------------
     def rows(self, name: str, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """(phi [stop-start, K, d] float64, mask) of rows [start, stop), waiting for their chunks."""
-        for i, (a, b) in enumerate(self.chunks[name]):
-            if b <= start or a >= stop or self.loaded[name][i]:
+        """(phi [stop-start, K, d] float64, mask) of rows [start, stop) in read order, waiting for their chunks."""
+        return self.take(name, np.arange(start, min(stop, len(self.items[name]))))
+
+    def take(self, name: str, rounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features of arbitrary rows in read order (a window, or the gate's pending rounds)."""
+        stored = self.order[name][np.asarray(rounds, dtype=np.int64)]
+        for i in self._chunks_of(name, stored):
+            if self.loaded[name][i]:
                 continue
             if (name, i) not in self.in_flight:
                 self._start(name, i)
             if not self.loaded[name][i]:
                 self._collect(name, i)
-        return self.phi[name][start:stop], self.masks[name][start:stop]
-
-    def take(self, name: str, rounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Features of arbitrary earlier rows (the gate's pending rounds)."""
-        rounds = np.asarray(rounds, dtype=np.int64)
-        if rounds.size:
-            self.rows(name, int(rounds.min()), int(rounds.max()) + 1)
-        return self.phi[name][rounds], self.masks[name][rounds]
+        return self.phi[name][stored], self.masks[name][stored]
 
     def all(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         return self.rows(name, 0, len(self.items[name]))

@@ -100,3 +100,7 @@ def draw_curve(run_dir: Path, metrics: list[dict], title: str) -> Path | None:
     finally:
         plt.close(fig)
     return path
+
+
+def read_summary(run_dir: Path) -> dict:
+    return json.loads((run_dir / SUMMARY_FILE).read_text())
