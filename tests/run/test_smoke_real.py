@@ -68,7 +68,7 @@ def test_full_labels_beat_the_zero_shot_prior(ray_local, tmp_path):
     The margin is the null's 95th percentile, rounded: 0.04. Random labels reach it in 1 draw of 20;
     this selection measured twice the margin, so a slightly different CPU's features do not flip it.
     """
-    config = _config(tmp_path, "demo_openbookqa.yaml", data={"pool_limit": 150, "eval_limit": 100},
+    config = _config(tmp_path, "demo_openbookqa.yaml", data={"pool_limit": 150, "eval_limit": 100, "orders": 1},
                      strategies=["full", "zero_shot"])
     doc = ActiveRun(load_config(config), tmp_path / "run").run()
     rows = {r["strategy"]: r for r in doc["rows"]}
