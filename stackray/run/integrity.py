@@ -144,6 +144,17 @@ def verify_run(path: str | Path) -> Findings:
     if root is None:
         _check_folder(path, None, found)
         return found
+    orders = _orders(root)
+    if orders > 1:  # data.orders: N complete runs in order-<k> (stackray.run.orders); check each of them
+        for k in range(orders):
+            sub = root / f"order-{k}"
+            if not sub.is_dir():
+                found.notes.append(f"{sub}: not started yet")
+                continue
+            part = verify_run(sub)
+            found.notes += part.notes
+            found.problems += part.problems
+        return found
     strategies = _strategies(root, found)
     found.problems += checkpoint_problems(root)
     try:
@@ -160,6 +171,15 @@ def verify_run(path: str | Path) -> Findings:
         counts[s] = _check_folder(ledger.parent, paid, found)
     _check_summary(root, counts, found)
     return found
+
+
+def _orders(root: Path) -> int:
+    from stackray.run.config import load_config
+
+    try:
+        return load_config(root / CONFIG_FILE).data.orders
+    except ValueError:  # reported by _strategies with the file and key
+        return 1
 
 
 def _strategies(root: Path, found: Findings) -> tuple[str, ...]:

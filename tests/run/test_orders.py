@@ -78,3 +78,17 @@ def test_config_refuses_orders_that_make_no_sense(tmp_path, tiny_model, tiny_cac
     config = tiny_config(tmp_path, tiny_model, tiny_cache, **extra)
     with pytest.raises(ConfigError, match=rf"{key}\b"):
         load_config(config)
+
+
+def test_verify_checks_every_order(two_orders, tmp_path):
+    from stackray.run.integrity import verify_run
+
+    _, run_dir, _ = two_orders
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    assert verify_run(copy).problems == []
+    ledger_file = copy / "order-1" / "llf" / "ledger.jsonl"
+    lines = ledger_file.read_text().splitlines(keepends=True)
+    ledger_file.write_text("".join(lines[:-2] + lines[-1:]))  # a paid label deleted
+    problems = verify_run(copy).problems
+    assert problems and all("order-1" in p for p in problems), problems
