@@ -14,17 +14,17 @@ elsewhere the ratio is noise divided by noise.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from stackray.run.orders import mean_ci  # mean and 95% t-interval half-width (None for one value)
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "results.md"
 IMG = ROOT / "docs" / "img"
 START, END = "<!-- label-efficiency:start -->", "<!-- label-efficiency:end -->"
-T95 = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}
 SHOWN = ("llf", "random", "margin", "entropy", "passive", "logreg")
 LEARNERS = ("llf", "random", "margin", "entropy", "passive")
 
@@ -34,13 +34,6 @@ def machine_note() -> str:
     from _report import machine_line
 
     return machine_line()
-
-
-def mean_ci(values) -> tuple[float, float]:
-    v = np.asarray(values, dtype=float)
-    if v.size < 2:
-        return float(v.mean()), float("nan")
-    return float(v.mean()), T95.get(v.size, 1.96) * float(v.std(ddof=1)) / math.sqrt(v.size)
 
 
 def _pick(records, strategy, beta=None):
@@ -53,7 +46,7 @@ def gap(records) -> tuple[float, float, bool]:
     full = np.mean([r["correct"] for r in _pick(records, "full")], axis=0)
     zero = np.asarray(_pick(records, "zero_shot")[0]["correct"], dtype=float)
     d = full - zero
-    se = float(d.std(ddof=1) / math.sqrt(d.size))
+    se = float(d.std(ddof=1) / np.sqrt(d.size))
     return float(d.mean()), se, bool(d.mean() > 2 * se)
 
 
@@ -79,7 +72,7 @@ def paired(records, beta: float, a: str, b: str) -> str:
     x = np.array([r["acc"] for r in _pick(records, a, beta)])
     y = np.array([r["acc"] for r in _pick(records, b, beta)])
     m, h = mean_ci(x - y)
-    return f"{m:+.3f} ± {h:.3f} ({int(np.sum(x > y))}/{len(x)})"
+    return f"{m:+.3f} ± {h or 0:.3f} ({int(np.sum(x > y))}/{len(x)})"
 
 
 def _fmt(v: float | None) -> str:
@@ -100,7 +93,7 @@ def set_tables(name: str, records, meta: dict, betas) -> str:
              "|---|---|" + "---|" * (len(SHOWN) + 4)]
     for beta in betas:
         s = summary(records, beta)
-        cells = [f"{s[k]['acc']:.3f} ± {s[k]['ci']:.3f}" for k in SHOWN]
+        cells = [f"{s[k]['acc']:.3f} ± {s[k]['ci'] or 0:.3f}" for k in SHOWN]
         lines.append(f"| {beta:g} | {s['llf']['labels']:.0f} | " + " | ".join(cells) + " | "
                      + " | ".join(paired(records, beta, "llf", b) for b in ("random", "margin", "entropy"))
                      + f" | {s['llf']['served']}/{s['llf']['n']} |")
@@ -115,8 +108,8 @@ def lead_table(doc: dict) -> str:
         recs = [r for r in doc["records"] if r["set"] == name]
         s = summary(recs, 0.1)
         lines.append(f"| {name} | {s['zero_shot']:.3f} | {s['full']:.3f} | "
-                     f"{s['llf']['acc']:.3f} ± {s['llf']['ci']:.3f} ({s['llf']['served']}/{s['llf']['n']}) | "
-                     f"{s['random']['acc']:.3f} ± {s['random']['ci']:.3f} ({s['random']['served']}/{s['random']['n']}) | "
+                     f"{s['llf']['acc']:.3f} ± {s['llf']['ci'] or 0:.3f} ({s['llf']['served']}/{s['llf']['n']}) | "
+                     f"{s['random']['acc']:.3f} ± {s['random']['ci'] or 0:.3f} ({s['random']['served']}/{s['random']['n']}) | "
                      f"{s['llf']['labels']:.0f} | {_fmt(s['llf']['gain'])} / {_fmt(s['random']['gain'])} | "
                      f"{s['llf']['retained']:.2f} | {paired(recs, 0.1, 'llf', 'random')} |")
     return "\n".join(lines) + "\n"
@@ -151,7 +144,7 @@ def plot(name: str, records, betas) -> Path:
     for s in SHOWN:
         pts = [(np.mean([r["labels"] for r in _pick(records, s, b)]), *mean_ci([r["acc"] for r in _pick(records, s, b)]))
                for b in betas]
-        x, y, h = (np.array(v) for v in zip(*pts))
+        x, y, h = (np.array(v, dtype=float) for v in zip(*pts))
         ax.errorbar(x, y, yerr=h, marker="o", ms=3, capsize=2, label=s)
     ax.axhline(_pick(records, "zero_shot")[0]["acc"], color="grey", ls="--", label="zero-shot")
     ax.axhline(np.mean([r["acc"] for r in _pick(records, "full")]), color="black", ls=":", label="full")
