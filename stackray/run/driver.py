@@ -57,6 +57,29 @@ def init_ray(cfg: RaySection) -> bool:
     return True
 
 
+def run_config(run_dir: Path, config: RunConfig | None, resume: bool, what: str) -> RunConfig:
+    """The config a run directory plays: on resume the stored one (a config given must equal it); for a
+    new run `config`, written to RUN_DIR/config.yaml, a directory that already holds a run refused."""
+    saved = run_dir / CONFIG_FILE
+    if resume:
+        if not saved.is_file():
+            raise FileNotFoundError(f"{saved}: not a run directory (no {CONFIG_FILE}); nothing to resume")
+        stored = load_config(saved)
+        if config is not None and config.to_dict() != stored.to_dict():
+            raise ValueError(f"{config.source}: differs from {saved}, the config the run was started with; "
+                             f"resume without a config or with the same one")
+        return stored
+    if config is None:
+        raise ValueError("a new run needs a config")
+    if saved.exists():
+        raise ValueError(f"{run_dir}: already holds a run; resume it with --resume {run_dir}")
+    config.items()  # hub data is fetched and checked here: a bad data spec leaves no run directory
+    run_dir.mkdir(parents=True, exist_ok=True)
+    header = f"# {what}; resume it with: stackray run --resume {run_dir}\n"
+    atomic_write_text(saved, header + yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return config
+
+
 def play_order(n: int, order: int) -> np.ndarray:
     """The permutation in which the game plays an n-item pool: order 0 as selected, order k > 0 seeded by k."""
     return np.arange(n) if order == 0 else np.random.default_rng([order, n]).permutation(n)
@@ -72,25 +95,7 @@ class ActiveRun:
     def __init__(self, config: RunConfig | None, run_dir: str | Path, *, resume: bool = False, progress: bool | None = None) -> None:
         # Absolute, so summary.json, the resume hint and the stored config name it from anywhere.
         self.run_dir = Path(run_dir).expanduser().resolve()
-        saved = self.run_dir / CONFIG_FILE
-        if resume:
-            if not saved.is_file():
-                raise FileNotFoundError(f"{saved}: not a run directory (no {CONFIG_FILE}); nothing to resume")
-            stored = load_config(saved)
-            if config is not None and config.to_dict() != stored.to_dict():
-                raise ValueError(f"{config.source}: differs from {saved}, the config the run was started with; "
-                                 f"resume without a config or with the same one")
-            config = stored
-        else:
-            if config is None:
-                raise ValueError("a new run needs a config")
-            if saved.exists():
-                raise ValueError(f"{self.run_dir}: already holds a run; resume it with --resume {self.run_dir}")
-            config.items()  # hub data is fetched and checked here: a bad data spec leaves no run directory
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            header = f"# the config of this run; resume it with: stackray run --resume {self.run_dir}\n"
-            atomic_write_text(saved, header + yaml.safe_dump(config.to_dict(), sort_keys=False))
-        self.config = config
+        self.config = run_config(self.run_dir, config, resume, "the config of this run")
         self.resume = resume
         self.progress = config.run.progress if progress is None else progress
         self.games: dict[str, StrategyGame] = {}

@@ -22,11 +22,9 @@ import math
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from stackray.run import report
-from stackray.run.config import RunConfig, config_from_dict, load_config
-from stackray.run.layout import atomic_write_text
+from stackray.run.config import RunConfig, config_from_dict
 
 T95 = {2: 12.71, 3: 4.30, 4: 3.18, 5: 2.78, 6: 2.57, 7: 2.45, 8: 2.36, 9: 2.31, 10: 2.26}
 
@@ -48,21 +46,9 @@ def order_config(config: RunConfig, k: int) -> RunConfig:
 
 def run_orders(config: RunConfig | None, run_dir: Path, *, resume: bool, progress: bool | None, on_window=None) -> dict:
     """Play every order (skipping finished ones on resume) and write the top-level summary."""
-    from stackray.run.driver import CONFIG_FILE, ActiveRun
+    from stackray.run.driver import CONFIG_FILE, ActiveRun, run_config
 
-    saved = run_dir / CONFIG_FILE
-    if resume:
-        stored = load_config(saved)
-        if config is not None and config.to_dict() != stored.to_dict():
-            raise ValueError(f"{config.source}: differs from {saved}, the config the run was started with; "
-                             f"resume without a config or with the same one")
-        config = stored
-    else:
-        if saved.exists():
-            raise ValueError(f"{run_dir}: already holds a run; resume it with --resume {run_dir}")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        header = f"# {config.data.orders} orders of one pool; resume with: stackray run --resume {run_dir}\n"
-        atomic_write_text(saved, header + yaml.safe_dump(config.to_dict(), sort_keys=False))
+    config = run_config(run_dir, config, resume, f"{config.data.orders if config else 'several'} orders of one pool")
     summaries = []
     for k in range(config.data.orders):
         sub = run_dir / f"order-{k}"

@@ -1,10 +1,12 @@
-"""Runs with the REAL SmolLM2 (the only tests that load it, ~20-30 s each on 2 cores).
+"""One run with the REAL SmolLM2 (~1-2 min on 2 cores): the demo's game on a seeded 150-question prefix of
+its pool, 100 of its test questions held out, every strategy of the demo.
 
-- configs/smoke.yaml end to end (40 OpenBookQA questions, 20 held out): the ScorerActor loads the model
-  exactly once, every strategy is reported, and each reported accuracy is what `predict` gives with
-  the theta stored in heads.safetensors on the run's own eval features.
-- labels help: the demo's game on a seeded 150-question prefix of its pool, 100 of its test questions
-  held out (see `test_full_labels_beat_the_zero_shot_prior`).
+- end to end: the ScorerActor loads the model exactly once, every strategy is reported, and each
+  reported accuracy is what `predict` gives with the theta stored in heads.safetensors on the run's
+  own eval features;
+- labels help: `full` beats zero-shot by more than labels that carry no information would
+  (`test_full_labels_beat_the_zero_shot_prior`).
+configs/smoke.yaml itself runs with the real model in the cluster test (tests/cluster).
 """
 
 from pathlib import Path
@@ -34,25 +36,34 @@ def _config(tmp_path: Path, name: str, **sections) -> Path:
     return tmp_path / name
 
 
-def test_smoke_config_with_the_real_model(ray_local, tmp_path):
-    run = ActiveRun(load_config(_config(tmp_path, "smoke.yaml")), tmp_path / "run")
+@pytest.fixture(scope="module")
+def real_run(ray_local, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("real")
+    config = _config(tmp_path, "demo_openbookqa.yaml", data={"pool_limit": 150, "eval_limit": 100, "orders": 1})
+    run = ActiveRun(load_config(config), tmp_path / "run")
     infos = {}
-    run.run(on_window=lambda stage, k: infos.update(scorers=run.features.scorer_info()) if stage == "checkpointed" else None)
+    doc = run.run(on_window=lambda stage, k: infos.update(scorers=run.features.scorer_info()) if stage == "checkpointed" else None)
+    return run, doc, infos, tmp_path / "run"
+
+
+def test_a_real_model_run_end_to_end(real_run):
+    run, _, infos, run_dir = real_run
     assert sum(i["loads"] for i in infos["scorers"]) == 1  # one replica, loaded once
     phi, mask = run.features.all("pool")
-    assert phi.shape == (40, 4, 3 + 64 + 1)
+    assert phi.shape == (150, 4, 3 + 64 + 1)
     assert np.all(phi[..., -1][mask] == 1.0)  # the bias column
-    rows = {r["strategy"]: r for r in summary(tmp_path / "run")["rows"]}
-    assert rows["full"]["labels_used"] == 40 and rows["zero_shot"]["labels_used"] == 0
-    assert 0 < rows["llf"]["labels_used"] <= 8 and len(ledger(tmp_path / "run" / "llf")) == rows["llf"]["labels_used"]
-    heads = load_file(tmp_path / "run" / "heads.safetensors")
+    rows = {r["strategy"]: r for r in summary(run_dir)["rows"]}
+    assert rows["full"]["labels_used"] == 150 and rows["zero_shot"]["labels_used"] == 0
+    assert 0 < rows["llf"]["labels_used"] <= 15 and len(ledger(run_dir / "llf")) == rows["llf"]["labels_used"]
+    assert rows["random"]["labels_used"] == 15  # random fills the budget: the baseline at equal labels
+    heads = load_file(run_dir / "heads.safetensors")
     eval_phi, eval_mask = run.features.all("eval")
     gold = gold_array(run.eval)
     for s, r in rows.items():
         assert r["accuracy"] == pytest.approx(np.mean(predict(heads[f"{s}/theta"], eval_phi, eval_mask) == gold)), s
 
 
-def test_full_labels_beat_the_zero_shot_prior(ray_local, tmp_path):
+def test_full_labels_beat_the_zero_shot_prior(real_run):
     """With every label paid for, the learned head beats the zero-shot prior by more than labels that
     carry no information would.
 
@@ -68,9 +79,7 @@ def test_full_labels_beat_the_zero_shot_prior(ray_local, tmp_path):
     The margin is the null's 95th percentile, rounded: 0.04. Random labels reach it in 1 draw of 20;
     this selection measured twice the margin, so a slightly different CPU's features do not flip it.
     """
-    config = _config(tmp_path, "demo_openbookqa.yaml", data={"pool_limit": 150, "eval_limit": 100, "orders": 1},
-                     strategies=["full", "zero_shot"])
-    doc = ActiveRun(load_config(config), tmp_path / "run").run()
+    _, doc, _, _ = real_run
     rows = {r["strategy"]: r for r in doc["rows"]}
     assert rows["full"]["labels_used"] == 150
     assert rows["zero_shot"]["accuracy"] == doc["zero_shot_accuracy"]
