@@ -67,11 +67,12 @@ def accuracy(theta: np.ndarray, split: Split) -> float:
     return float(np.mean(predict(theta, split.phi, split.mask) == split.gold))
 
 
-def references(base: GameConfig, tasks: list[TaskArrays], seeds: int) -> References:
-    """Zero-shot and `full` on each task's validation split, under the sweep's base game settings."""
+def references(base: GameConfig, tasks: list[TaskArrays], seeds: int, split: str = "val") -> References:
+    """Zero-shot and `full` on each task's `split`, under the sweep's base game settings."""
     full = replace(base, strategy="full")
-    zero = {t.name: accuracy(prior(base, t.val.phi.shape[2]), t.val) for t in tasks}
-    best = {t.name: float(np.mean([accuracy(play_seed(full, t, s, 1.0).theta, t.val) for s in range(seeds)])) for t in tasks}
+    zero = {t.name: accuracy(prior(base, t.val.phi.shape[2]), getattr(t, split)) for t in tasks}
+    best = {t.name: float(np.mean([accuracy(play_seed(full, t, s, 1.0).theta, getattr(t, split)) for s in range(seeds)]))
+            for t in tasks}
     return References(zero, best)
 
 
