@@ -26,6 +26,7 @@ from stackray.io import atomic_write, atomic_write_text
 from stackray.run.config import config_from_dict
 from stackray.tune.config import SweepConfig
 from stackray.tune.front import pareto_front
+from stackray.tune.journal import metrics_of
 from stackray.tune.tasks import TaskArrays
 from stackray.tune.trial import References, references, run_trial, task_metrics
 
@@ -40,7 +41,7 @@ def trial_rows(grid: Any, knobs: list[str]) -> list[dict]:
         if "objective" not in m:
             continue
         row = {"trial": m["trial_id"], **{k: result.config[k] for k in knobs}}
-        row.update({k: v for k, v in m.items() if k in METRIC_COLUMNS or "/" in k})
+        row.update(metrics_of(m, METRIC_COLUMNS))
         rows.append(row)
     return sorted(rows, key=lambda r: r["trial"])
 

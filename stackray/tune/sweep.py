@@ -9,14 +9,13 @@ requires). The arrays reach the trials through `tune.with_parameters` (one objec
 each trial checks that no LM backend was ever loaded in its process.
 
 Resume: `Tuner.restore` (with the same trainable, as Tune requires) re-queues what had not finished and
-keeps what had; Tune's experiment state is saved after every controller step
-(TUNE_GLOBAL_CHECKPOINT_S = 0), so a killed driver loses at most the trials in flight, and those are
-run again, not recorded twice: a trial reports once, at its end.
+keeps what had. Tune saves its state only every few seconds, so the driver also journals every finished
+trial, fsynced (stackray.tune.journal): a trial Tune's state missed is reported from the journal, not
+played again, and a trial in flight at the kill is played once more (it had reported nothing).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,8 @@ from stackray.game import GameConfig
 from stackray.run.layout import atomic_write_text
 from stackray.tune import report
 from stackray.tune.config import SweepConfig, load_sweep
+from stackray.tune.journal import TrialJournal, metrics_of, params_key
+from stackray.tune.report import METRIC_COLUMNS
 from stackray.tune.space import param_space, search, trial_count
 from stackray.tune.tasks import featurise, load_task_items
 from stackray.tune.trial import references, run_trial
@@ -47,25 +48,38 @@ def assert_no_lm() -> None:
         raise RuntimeError(f"a sweep trial found {', '.join(loaded)} loaded in its process: trials must not run the LM")
 
 
-def tune_trial(params: dict, **kw: Any) -> None:
-    """Tune's trainable: one config over every task and seed, one report at the end."""
+def tune_trial(params: dict, *, finished: dict[str, dict], **kw: Any) -> None:
+    """Tune's trainable: one config over every task and seed, one report at the end. A config the journal
+    already holds (a resumed sweep whose Tune state missed it) is reported from there, not played again."""
+    done = finished.get(params_key(params))
+    if done is not None:
+        tune.report({**done, "replayed": 1})
+        return
     assert_no_lm()
-    tune.report(run_trial(params, **kw))
+    tune.report({**run_trial(params, **kw), "replayed": 0})
+
+
+# What progress lines and journal records go to, in this driver process; set by run_sweep. Module state
+# and not the callback's, because Tune pickles its callbacks into the experiment state and a resume
+# (maybe in another process) revives them: they must hold nothing of the driver that created them.
+_driver: dict[str, Any] = {"say": print, "journal": None}
 
 
 class ProgressLine(Callback):
-    """One line per finished trial, counted over the whole sweep (a resumed part included). Module-level and
-    plain, because Tune pickles its callbacks into the experiment state that `--resume` restores."""
+    """Journals each finished trial, then prints one line for it, counted over the whole sweep."""
 
-    def __init__(self, total: int, say: Callable[[str], None] = print) -> None:
-        self.total, self.say = total, say
+    def __init__(self, total: int) -> None:
+        self.total = total
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info: Any) -> None:
-        done = 1 + sum(t.status == "TERMINATED" for t in trials if t is not trial)
         m = trial.last_result or {}
+        if _driver["journal"] is not None and "objective" in m:
+            _driver["journal"].record(trial.trial_id, trial.config, metrics_of(m, METRIC_COLUMNS))
+        done = 1 + sum(t.status == "TERMINATED" for t in trials if t is not trial)
         knobs = ", ".join(f"{k}={_short(v)}" for k, v in sorted(trial.config.items()))
-        self.say(f"[{done}/{self.total}] {trial.trial_id} {knobs}: labels {m.get('labels_used', float('nan')):.1f}, "
-                 f"val acc {m.get('val_accuracy', float('nan')):.3f}, objective {m.get('objective', float('nan')):.3f}")
+        _driver["say"](f"[{done}/{self.total}] {trial.trial_id} {knobs}: labels {m.get('labels_used', float('nan')):.1f}, "
+                       f"val acc {m.get('val_accuracy', float('nan')):.3f}, objective {m.get('objective', float('nan')):.3f}"
+                       + (" (from the journal)" if m.get("replayed") else ""))
 
 
 def _short(value: Any) -> str:
@@ -106,14 +120,14 @@ def _tuner(config: SweepConfig, sweep_dir: Path, trainable: Any, resume: bool, s
     path = sweep_dir / EXPERIMENT
     if resume and tune.Tuner.can_restore(str(path)):
         say(f"resuming the sweep in {path}")
-        return tune.Tuner.restore(str(path), trainable, resume_errored=True)
+        return tune.Tuner.restore(str(path), trainable, resume_errored=True, param_space=param_space(config))
     alg, samples = search(config)
     return tune.Tuner(
         trainable, param_space=param_space(config),
         tune_config=tune.TuneConfig(search_alg=alg, num_samples=samples, reuse_actors=True,
                                     max_concurrent_trials=config.search.max_concurrent),
         run_config=tune.RunConfig(name=EXPERIMENT, storage_path=str(sweep_dir), verbose=0,
-                                  callbacks=[ProgressLine(trial_count(config), say)]))
+                                  callbacks=[ProgressLine(trial_count(config))]))
 
 
 def run_sweep(config: SweepConfig | str | Path | None, sweep_dir: str | Path | None = None, *,
@@ -132,11 +146,16 @@ def run_sweep(config: SweepConfig | str | Path | None, sweep_dir: str | Path | N
     tasks, names = featurise(config, items)
     base = _base_game(config, len(names))
     refs = references(base, tasks, config.seeds)
+    journal = TrialJournal(sweep_dir)  # locked: one driver per sweep directory
+    _driver.update(say=say, journal=journal)
     kw = dict(base=base, tasks=tasks, refs=refs, seeds=config.seeds, level=config.serve.level,
-              metric=config.objective.metric, aggregate=config.objective.tasks)
+              metric=config.objective.metric, aggregate=config.objective.tasks, finished=journal.finished())
     trainable = tune.with_resources(tune.with_parameters(tune_trial, **kw), {"cpu": config.search.trial_cpus})
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")  # experiment state after every step: a kill loses no result
-    grid = _tuner(config, sweep_dir, trainable, resume, say).fit()
+    try:
+        grid = _tuner(config, sweep_dir, trainable, resume, say).fit()
+    finally:
+        _driver.update(say=print, journal=None)
+        journal.close()
     rows = report.trial_rows(grid, list(config.space))
     expected = trial_count(config)
     if grid.num_errors:
