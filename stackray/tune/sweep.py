@@ -140,8 +140,14 @@ def run_sweep(config: SweepConfig | str | Path | None, sweep_dir: str | Path | N
     if sweep_dir is None:
         sweep_dir = new_sweep_dir(config)  # type: ignore[arg-type]
     sweep_dir = Path(sweep_dir).expanduser().resolve()  # Tune wants an absolute storage path
-    config = _open_dir(config, sweep_dir, resume)
-    items = load_task_items(config)  # data errors before Ray starts
+    if resume:
+        config = _open_dir(config, sweep_dir, resume)
+        items = load_task_items(config)
+    else:  # data errors before the sweep directory is made and before Ray starts
+        if config is None:
+            raise ValueError("a new sweep needs a SWEEP.yaml (or --resume SWEEP_DIR)")
+        items = load_task_items(config)
+        config = _open_dir(config, sweep_dir, resume)
     init_ray(config.ray)
     tasks, names = featurise(config, items)
     base = _base_game(config, len(names))
