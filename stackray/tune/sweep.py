@@ -132,9 +132,8 @@ def _tuner(config: SweepConfig, sweep_dir: Path, trainable: Any, resume: bool, s
 
 def run_sweep(config: SweepConfig | str | Path | None, sweep_dir: str | Path | None = None, *,
               resume: bool = False, say: Callable[[str], None] = print) -> dict:
-    """A new sweep into `sweep_dir` (default sweeps/<name>-<time>), or `resume` the one there. Returns the summary."""
-    from stackray.run import init_ray
-
+    """A new sweep into `sweep_dir` (default sweeps/<name>-<time>), or `resume` the one there. Returns the
+    summary (summary.json's content and `seconds`: wall time of features, references, trials, report)."""
     if config is not None and not isinstance(config, SweepConfig):
         config = load_sweep(config)
     if sweep_dir is None:
@@ -148,20 +147,39 @@ def run_sweep(config: SweepConfig | str | Path | None, sweep_dir: str | Path | N
             raise ValueError("a new sweep needs a SWEEP.yaml (or --resume SWEEP_DIR)")
         items = load_task_items(config)
         config = _open_dir(config, sweep_dir, resume)
+    journal = TrialJournal(sweep_dir)  # locked before Ray starts: one driver per sweep directory
+    try:
+        return _sweep(config, sweep_dir, items, journal, resume, say)
+    finally:
+        journal.close()
+
+
+def _sweep(config: SweepConfig, sweep_dir: Path, items: list, journal: TrialJournal, resume: bool,
+           say: Callable[[str], None]) -> dict:
+    from stackray.run import init_ray
+
+    clock = [time.perf_counter()]
+    seconds: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        clock.append(time.perf_counter())
+        seconds[name] = round(clock[-1] - clock[-2], 3)
+
     init_ray(config.ray)
     tasks, names = featurise(config, items)
+    lap("features")
     base = _base_game(config, len(names))
     refs = references(base, tasks, config.seeds)
-    journal = TrialJournal(sweep_dir)  # locked: one driver per sweep directory
-    _driver.update(say=say, journal=journal)
+    lap("references")
     kw = dict(base=base, tasks=tasks, refs=refs, seeds=config.seeds, level=config.serve.level,
               metric=config.objective.metric, aggregate=config.objective.tasks, finished=journal.finished())
     trainable = tune.with_resources(tune.with_parameters(tune_trial, **kw), {"cpu": config.search.trial_cpus})
+    _driver.update(say=say, journal=journal)
     try:
         grid = _tuner(config, sweep_dir, trainable, resume, say).fit()
     finally:
         _driver.update(say=print, journal=None)
-        journal.close()
+    lap("trials")
     rows = report.trial_rows(grid, list(config.space))
     expected = trial_count(config)
     if grid.num_errors:
@@ -170,7 +188,9 @@ def run_sweep(config: SweepConfig | str | Path | None, sweep_dir: str | Path | N
     if len(rows) < expected:
         raise Interrupted(message=f"interrupted after {len(rows)} of {expected} trials; "
                           f"resume with: stackray tune --resume {sweep_dir}")
-    return report.write_all(sweep_dir, config, rows, tasks, base, refs, names, say)
+    summary = report.write_all(sweep_dir, config, rows, tasks, base, refs, names, say)
+    lap("report")
+    return {**summary, "seconds": seconds}
 
 
 __all__ = ["run_sweep", "new_sweep_dir", "tune_trial", "assert_no_lm"]
