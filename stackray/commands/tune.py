@@ -11,6 +11,12 @@ import argparse
 from pathlib import Path
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep", nargs="?", type=Path, help="the sweep file (YAML); optional with --resume")
+    p.add_argument("--resume", type=Path, metavar="SWEEP_DIR", help="finish an interrupted sweep")
+    p.add_argument("--sweep-dir", type=Path, metavar="DIR", help="where a new sweep writes (default sweeps/<name>-<time>)")
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("tune", help="sweep beta and the gate's knobs with Ray Tune; write the Pareto front",
                               description="Run a sweep file's trials on cached features with Ray Tune; write "
@@ -20,18 +26,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("sweep", nargs="?", type=Path, help="the sweep file (YAML); optional with --resume")
-    p.add_argument("--resume", type=Path, metavar="SWEEP_DIR", help="finish an interrupted sweep")
-    p.add_argument("--sweep-dir", type=Path, metavar="DIR", help="where a new sweep writes (default sweeps/<name>-<time>)")
-
-
 def run(args: argparse.Namespace) -> int:
     import ray
 
-    from stackray.errors import install_signal_handlers
+    from stackray.errors import Interrupted, as_interrupted, install_signal_handlers
     from stackray.tune.config import load_sweep
-    from stackray.tune.sweep import new_sweep_dir, run_sweep
+    from stackray.tune.sweep import SWEEP_FILE, new_sweep_dir, run_sweep
 
     if args.sweep is None and args.resume is None:
         raise ValueError("give a SWEEP.yaml, or --resume SWEEP_DIR")
@@ -43,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
     install_signal_handlers()
     try:
         run_sweep(config, sweep_dir, resume=args.resume is not None, say=lambda line: print(line, flush=True))
+    except KeyboardInterrupt as exc:  # Ctrl-C inside Tune ends in run_sweep's own message; SIGTERM ends here
+        if isinstance(exc, Interrupted) and "resume with" in exc.message:
+            raise
+        started_sweep = (Path(sweep_dir) / SWEEP_FILE).is_file()
+        raise as_interrupted(exc, f"interrupted; resume with: stackray tune --resume {sweep_dir}" if started_sweep
+                             else "interrupted before the sweep started; nothing was recorded") from None
     finally:
         if started and ray.is_initialized():
             ray.shutdown()

@@ -193,7 +193,9 @@ class SweepConfig(Section):
         return self._source
 
     def to_dict(self) -> dict:
-        return self.model_dump(mode="json", exclude_none=True)
+        """Every key, paths absolute; without `base`, whose task, scoring and game are filled in already
+        (so a stored sweep resumes even when the base run config has moved)."""
+        return self.model_dump(mode="json", exclude_none=True, exclude={"base"})
 
 
 def _with_base(raw: dict, source: str, base_dir: Path) -> dict:

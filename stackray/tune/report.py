@@ -108,7 +108,7 @@ def write_best(sweep_dir: Path, config: SweepConfig, chosen: list[dict], base: G
     return paths
 
 
-def test_summary(config: SweepConfig, chosen: list[dict], tasks: list[TaskArrays], base: GameConfig,
+def score_on_test(config: SweepConfig, chosen: list[dict], tasks: list[TaskArrays], base: GameConfig,
                  knobs: list[str]) -> list[dict]:
     """The chosen configs on each task's test split (same seeds and orders as the trials)."""
     tested = [t for t in tasks if t.test is not None]
@@ -176,7 +176,7 @@ def write_all(sweep_dir: Path, config: SweepConfig, rows: list[dict], tasks: lis
     write_trials(sweep_dir, rows)
     chosen = chosen_per_beta(rows, front, base)
     best = write_best(sweep_dir, config, chosen, base, knobs)
-    tested = test_summary(config, chosen, tasks, base, knobs)
+    tested = score_on_test(config, chosen, tasks, base, knobs)
     agg = np.mean if config.objective.tasks == "mean" else np.min
     lines = ({"zero-shot": float(agg(list(refs.zero_shot.values()))), "full": float(agg(list(refs.full.values())))}
              if config.objective.metric != "gain_retained" else {"zero-shot": 0.0, "full": 1.0})
