@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import sys
 import tempfile
 import time
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print, do not rewrite docs/benchmarks.md")
     args = parser.parse_args()
     config = sweep_from_dict(sweep_doc(args.trials, args.seeds), source="bench/tune_speed.py", base=REPO)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="tune_speed-") as tmp:
         start = time.perf_counter()
         summary = run_sweep(config, Path(tmp) / "sweep", say=lambda line: None)
@@ -106,7 +108,9 @@ def main() -> None:
         f"| the same trials in a plain in-process loop | {loop_s:.1f} | {loop_s / n * 1e3:.0f} ms | |",
         f"| Tune / plain loop | {tune_s / loop_s:.2f}x | | <= {RATIO_TARGET}x |",
         "",
-        f"Trials whose metrics differ between Tune and the plain loop: {differ} of {n}.",
+        f"Trials whose metrics differ between Tune and the plain loop: {differ} of {n}. Load average (1 min) "
+        f"before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; a loaded machine "
+        "hurts Tune (a driver, trial actors and Ray's own processes) more than the one-process loop.",
     ]
     text = "\n".join(lines)
     print(text)

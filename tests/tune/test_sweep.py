@@ -92,8 +92,8 @@ def test_a_trial_refuses_to_run_where_an_lm_was_loaded(monkeypatch) -> None:
         assert_no_lm()
 
 
-def test_trials_play_arrays_only(sweep) -> None:
-    """Trials get the arrays through tune.with_parameters: the split arrays are read-only numpy, no items."""
+def test_split_arrays_are_read_only() -> None:
+    """Every trial shares the same arrays (one object-store copy): none may change them."""
     from stackray.tune.tasks import Split
 
     split = Split(np.zeros((2, 2, 3)), np.ones((2, 2), dtype=bool), np.zeros(2, dtype=np.int64))
