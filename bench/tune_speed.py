@@ -76,6 +76,25 @@ def plain_loop(config, rows: list[dict]) -> tuple[float, int]:
     return time.perf_counter() - start, differ
 
 
+def _empty_trial(config: dict, tasks=None) -> None:
+    from ray import tune
+
+    tune.report({"objective": 0.0})
+
+
+def tune_floor(trials: int, tasks) -> float:
+    """Seconds per trial of Tune itself on this machine now: the same Tuner settings and arrays, empty trials."""
+    from ray import tune
+
+    with tempfile.TemporaryDirectory(prefix="tune_floor-") as tmp:
+        start = time.perf_counter()
+        tune.Tuner(tune.with_resources(tune.with_parameters(_empty_trial, tasks=tasks), {"cpu": 1}),
+                   param_space={"i": tune.grid_search(list(range(trials)))},
+                   tune_config=tune.TuneConfig(reuse_actors=True),
+                   run_config=tune.RunConfig(name="floor", storage_path=tmp, verbose=0)).fit()
+        return (time.perf_counter() - start) / trials
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
@@ -91,6 +110,7 @@ def main() -> None:
         with open(Path(tmp) / "sweep" / "trials.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))
         loop_s, differ = plain_loop(config, rows)
+        floor_s = tune_floor(len(rows), featurise(config, load_task_items(config))[0])
     tune_s = summary["seconds"]["trials"]
     n = len(rows)
     lines = [
@@ -107,6 +127,8 @@ def main() -> None:
         f"| trials under Tune (`Tuner.fit`, reuse_actors, 1 CPU per trial) | {tune_s:.1f} | {tune_s / n * 1e3:.0f} ms | |",
         f"| the same trials in a plain in-process loop | {loop_s:.1f} | {loop_s / n * 1e3:.0f} ms | |",
         f"| Tune / plain loop | {tune_s / loop_s:.2f}x | | <= {RATIO_TARGET}x |",
+        f"| Tune's floor: the same Tuner with empty trials (Tune start included) | {floor_s * len(rows):.1f} | "
+        f"{floor_s * 1e3:.0f} ms | |",
         "",
         f"Trials whose metrics differ between Tune and the plain loop: {differ} of {n}. Load average (1 min) "
         f"before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; a loaded machine "

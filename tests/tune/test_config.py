@@ -10,7 +10,7 @@ import yaml
 from sweeps import SMOKE
 from stackray.cli import main
 from stackray.tune import load_sweep
-from stackray.tune.space import grid_points, param_space, trial_count
+from stackray.tune.space import grid_points, param_space, search, trial_count
 
 TASK = {"name": "obqa", "data": {"pool": "openbookqa:train", "pool_limit": 40}}
 GOOD = {"name": "s", "tasks": [TASK], "validation": {"size": 10}, "space": {"beta": {"grid": [0.1, 0.2]}}}
@@ -70,3 +70,11 @@ def test_space_maps_to_tune(tmp_path) -> None:
                                          "search": {"kind": "random", "samples": 5}}))
     assert trial_count(drawn) == 10
     assert {param_space(drawn)["window"].sample() for _ in range(50)} == {8, 9}  # both ends included
+
+
+def test_optuna_search_takes_labels_as_a_second_objective(tmp_path) -> None:
+    sweep = load_sweep(_write(tmp_path, {**GOOD, "space": {"beta": {"choice": [0.1, 0.2]}, "c": {"loguniform": [0.1, 2.0]}},
+                                         "search": {"kind": "optuna", "samples": 6}, "objective": {"multi": True}}))
+    alg, samples = search(sweep)
+    assert samples == 6 and type(alg).__name__ == "OptunaSearch"
+    assert alg.metric == ["labels_used", "objective"] and alg.mode == ["min", "max"]
