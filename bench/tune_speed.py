@@ -131,8 +131,8 @@ def main() -> None:
         f"{floor_s * 1e3:.0f} ms | |",
         "",
         f"Trials whose metrics differ between Tune and the plain loop: {differ} of {n}. Load average (1 min) "
-        f"before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; a loaded machine "
-        "hurts Tune (a driver, trial actors and Ray's own processes) more than the one-process loop.",
+        f"before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (a machine shared "
+        "with other jobs: the ratio moves with their load, so compare runs at similar load).",
     ]
     text = "\n".join(lines)
     print(text)

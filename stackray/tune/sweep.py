@@ -29,7 +29,7 @@ from ray.tune.logger import JsonLoggerCallback
 
 from stackray.errors import Interrupted
 from stackray.game import GameConfig
-from stackray.run.layout import atomic_write_text
+from stackray.io import atomic_write_text
 from stackray.tune import report
 from stackray.tune.config import SweepConfig, load_sweep
 from stackray.tune.journal import TrialJournal, metrics_of, params_key
