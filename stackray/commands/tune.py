@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("tune", help="sweep beta and the gate's knobs with Ray Tune; write the Pareto front",
+    p = subparsers.add_parser("tune", help="sweep budgets and gate knobs on Ray Tune",
                               description="Run a sweep file's trials on cached features with Ray Tune; write "
                               "trials.csv/.md, the Pareto front (front.png), one runnable best_beta_<b>.yaml per "
                               "beta on the front, and their test accuracy.")
