@@ -34,6 +34,7 @@ bench: install
 	$(PY) bench/synthetic_gate.py
 	$(PY) bench/ray_overhead.py
 	$(PY) bench/scorer_speed.py
+	$(PY) bench/tune_speed.py
 	$(PY) bench/label_efficiency.py
 
 clean:

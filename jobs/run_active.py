@@ -11,22 +11,16 @@ error is one line (exit 2), an interrupt says how to resume (exit 130 / 143), --
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, when run from a working dir
 
-from stackray.commands.run import add_arguments, run  # noqa: E402
-from stackray.errors import DEBUG_HELP, run_guarded  # noqa: E402
+from stackray.commands import job_main  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="run_active.py", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
-    args = parser.parse_args(argv)
-    return run_guarded("run_active.py", lambda: run(args), debug=args.debug)
+    return job_main("run_active.py", __doc__.splitlines()[0], "run", argv)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ COMMANDS = [
     ("featurize", "featurize", "fill the on-disk feature cache for a data set"),
     ("run", "run", "run an active-learning job on Ray from a YAML config"),
     ("label", "label", "answer a run's pending label requests in the terminal"),
+    ("tune", "tune", "sweep budgets and gate knobs on Ray Tune"),
     ("verify", "verify", "check a run directory's ledgers, checkpoints and summary"),
 ]
 

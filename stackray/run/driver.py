@@ -31,7 +31,7 @@ from stackray.run.features import FeatureSource
 from stackray.run.integrity import open_run_dir
 from stackray.run.layout import atomic_write_text, save_arrays, save_checkpoint, strategy_dir
 from stackray.run.ray_game import StrategyGame, start_followers, start_strategy
-from stackray.run.served_head import choose_head, cross_fitted_predictions
+from stackray.run.served_head import guard
 
 CONFIG_FILE = "config.yaml"
 HEADS_FILE = "heads.safetensors"
@@ -228,20 +228,16 @@ class ActiveRun:
     def _finish(self) -> dict:
         c = self.config
         pool_phi, pool_mask = self.features.all("pool")
-        prior_index = c.game_config(c.strategies[0]).prior_index
-        prior_pool = np.where(pool_mask, pool_phi[:, :, prior_index], -np.inf).argmax(axis=1)
         theta0 = np.zeros(pool_phi.shape[2])
-        theta0[prior_index] = 1.0
+        theta0[c.game_config(c.strategies[0]).prior_index] = 1.0
         acc_0 = self._accuracy(theta0)
         results, heads = {}, {"theta0": theta0}
         for s, g in self.games.items():
             res = g.game.result()
             paid = {e.round: e.answer for e in read_ledger(g.folder / "ledger.jsonl")}
             rounds = np.array(sorted(paid), dtype=np.int64)
-            answers, game_cfg = np.array([paid[int(t)] for t in rounds], dtype=np.int64), c.game_config(s)
-            held_out = cross_fitted_predictions(pool_phi[rounds], pool_mask[rounds], answers,
-                                                lam=game_cfg.ridge(pool_phi.shape[2]), prior_index=game_cfg.prior_index)
-            choice = choose_head(held_out, prior_pool[rounds], answers, c.serve.level, "cross-fitted ridge predictions")
+            answers = np.array([paid[int(t)] for t in rounds], dtype=np.int64)
+            choice = guard(pool_phi, pool_mask, rounds, answers, c.game_config(s), c.serve.level)
             served = res.theta if choice.head == "learned" else theta0
             heads[f"{s}/theta"], heads[f"{s}/served"] = res.theta, served
             acc = self._accuracy(res.theta)

@@ -79,6 +79,17 @@ def cross_fitted_predictions(phi: np.ndarray, mask: np.ndarray, answers: np.ndar
     return np.where(mask, np.einsum("nkd,nd->nk", phi, theta), -np.inf).argmax(axis=1)
 
 
+def guard(phi: np.ndarray, mask: np.ndarray, rounds: np.ndarray, answers: np.ndarray, config, level: float) -> HeadChoice:
+    """The run's choice of head from what it paid for: the paid `rounds` of the stream phi [T, K, d] and their
+    `answers`, judged by the cross-fitted ridge of the game's `config` (a GameConfig) against the prior."""
+    rounds = np.asarray(rounds, dtype=np.int64)
+    phi_paid, mask_paid = phi[rounds], mask[rounds]
+    prior = np.where(mask_paid, phi_paid[:, :, config.prior_index], -np.inf).argmax(axis=1)
+    held_out = cross_fitted_predictions(phi_paid, mask_paid, answers, lam=config.ridge(phi.shape[2]),
+                                        prior_index=config.prior_index)
+    return choose_head(held_out, prior, answers, level, "cross-fitted ridge predictions")
+
+
 def choose_head(predictions: np.ndarray, prior_predictions: np.ndarray, answers: np.ndarray, level: float,
                 evidence: str = "pre-label forecasts") -> HeadChoice:
     """Decide from out-of-sample predictions of the paid rounds (named by `evidence` in the reason),

@@ -131,3 +131,20 @@ def test_dockerfile_pins_the_same_ray_as_the_manifests() -> None:
     assert f"rayproject/ray:{ray.__version__}-" in text
     install = text.index("pip install --no-cache-dir \"${TORCH}\"")
     assert install < text.index("pip install --no-cache-dir -e")
+
+
+def test_rayjob_tune_runs_the_sweep_job_on_shared_storage() -> None:
+    doc = _one(KUBERAY / "rayjob-tune.yaml", "RayJob")
+    spec = doc["spec"]
+    _check_cluster_spec(spec["rayClusterSpec"], "rayjob-tune.yaml")
+    runtime_env = yaml.safe_load(spec["runtimeEnvYAML"])
+    assert runtime_env["working_dir"] == "/app"
+    assert runtime_env["env_vars"]["STACKRAY_CACHE"].startswith("/mnt/runs/")  # the feature cache on the PVC
+    argv = shlex.split(spec["entrypoint"])
+    assert argv[:2] == ["python", "jobs/tune_budget.py"] and "--sweep-dir" in argv, spec["entrypoint"]
+    assert argv[argv.index("--sweep-dir") + 1].startswith("/mnt/runs/")  # every node reads and writes the sweep
+    for path in argv[1:3]:
+        assert (REPO / path).exists(), f"rayjob-tune.yaml runs {path}, which is not in the repository"
+    from stackray.tune import load_sweep
+
+    load_sweep(REPO / argv[2])  # the sweep file it names is valid
