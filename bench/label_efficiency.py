@@ -32,7 +32,7 @@ import numpy as np
 
 from stackray.game import GameConfig, play, predict
 from stackray.run.config import config_from_dict
-from stackray.run.served_head import choose_head, cross_fitted_predictions
+from stackray.run.served_head import guard
 
 ROOT = Path(__file__).resolve().parent.parent
 # pool: a train split where the set has one; `holdout` carves the evaluation items out of a single split.
@@ -104,12 +104,7 @@ def play_one(strategy: str, beta: float, seed: int, feats: dict, settings: dict)
     record = {"strategy": strategy, "beta": beta, "seed": seed, "labels": int(res.labels_used),
               "acc": float(correct.mean()), "correct": correct.astype(int).tolist()}
     paid = np.nonzero(res.queried)[0]
-    if strategy in ("zero_shot",) or paid.size == 0:
-        return {**record, "served": "prior", "served_acc": float(zero.mean())}
-    p_phi, p_mask, answers = phi[order][paid], mask[order][paid], gold[order][paid]
-    held = cross_fitted_predictions(p_phi, p_mask, answers, lam=cfg.ridge(phi.shape[2]), prior_index=cfg.prior_index)
-    prior = np.where(p_mask, p_phi[:, :, cfg.prior_index], -np.inf).argmax(axis=1)
-    choice = choose_head(held, prior, answers, LEVEL, "cross-fitted ridge predictions")
+    choice = guard(phi[order], mask[order], paid, gold[order][paid], cfg, LEVEL)  # what a run would serve
     served_acc = record["acc"] if choice.head == "learned" else float(zero.mean())
     return {**record, "served": choice.head, "served_acc": served_acc}
 
