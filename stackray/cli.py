@@ -24,6 +24,7 @@ COMMANDS = [
     ("run", "run", "run an active-learning job on Ray from a YAML config"),
     ("label", "label", "answer a run's pending label requests in the terminal"),
     ("verify", "verify", "check a run directory's ledgers, checkpoints and summary"),
+    ("serve", "serve", "serve finished runs over HTTP (OpenAI-compatible and /v1/score)"),
 ]
 
 
