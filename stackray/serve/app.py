@@ -43,16 +43,16 @@ install_handlers(app)  # before @serve.ingress: the app is pickled there
 class ModelServer:
     """The models of every served run; scoring is batched, generation streamed."""
 
-    def __init__(self, runs: list[ServedRun], threads: int, max_batch_size: int, batch_wait_s: float) -> None:
+    def __init__(self, runs: list[ServedRun], threads: int, device: str, max_batch_size: int, batch_wait_s: float) -> None:
         self.runs = {r.model_id: r for r in runs}
-        self.threads = threads
+        self.threads, self.device = threads, device
         self.lock = asyncio.Lock()
         self.score_batch.set_max_batch_size(max_batch_size)
         self.score_batch.set_batch_wait_timeout_s(batch_wait_s)
 
     @serve.multiplexed(max_num_models_per_replica=MAX_MODELS_PER_REPLICA)
     async def engine(self, model_id: str) -> ModelEngine:
-        return await asyncio.to_thread(ModelEngine, self.runs[model_id], self.threads)
+        return await asyncio.to_thread(ModelEngine, self.runs[model_id], self.threads, self.device)
 
     async def score(self, questions: list[dict]) -> dict:
         """{"results": [...]} or {"error": why} (a question the scorer cannot take, e.g. an option of no tokens)."""
@@ -197,7 +197,9 @@ def build_from_config(config: ServeConfig) -> Any:
             raise ConfigError(f"{r.run_dir} and {seen[r.model_id]} are the same model {r.model_id}; serve one of them")
         seen[r.model_id] = r.run_dir
     threads = config.threads or max(1, int(config.num_cpus))
-    models = ModelServer.options(num_replicas=config.replicas, ray_actor_options={"num_cpus": config.num_cpus},
+    resources = {"num_cpus": config.num_cpus, "num_gpus": config.num_gpus}
+    models = ModelServer.options(num_replicas=config.replicas, ray_actor_options=resources,
                                  max_ongoing_requests=max(64, 4 * config.max_batch_size))
-    model_server = models.bind(runs, threads, config.max_batch_size, config.batch_wait_s)
+    device = "auto" if config.num_gpus > 0 else "cpu"
+    model_server = models.bind(runs, threads, device, config.max_batch_size, config.batch_wait_s)
     return Api.bind(model_server, [r.card() for r in runs], config.limits, config.bearer_token())

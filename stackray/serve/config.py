@@ -52,7 +52,8 @@ class ServeConfig(Section):
     run_dirs: finished run directories, each served as its own model id. token / token_file: the bearer
     token every endpoint except /healthz requires (None: no auth, allowed only on a loopback host).
     replicas: model replicas (each holds every run's model, loaded on first use). num_cpus / threads: a
-    replica's Ray CPUs and torch threads. max_batch_size / batch_wait_s: /v1/score's @serve.batch.
+    replica's Ray CPUs and torch threads (default: num_cpus; more threads than CPUs is far slower on a busy
+    machine). num_gpus > 0 puts a replica's model on its GPU (transformers on CUDA). max_batch_size / batch_wait_s: /v1/score's @serve.batch.
     """
 
     run_dirs: Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
@@ -62,6 +63,7 @@ class ServeConfig(Section):
     token_file: str | None = None
     replicas: PositiveInt = 1
     num_cpus: Annotated[float, Field(ge=0)] = 1.0
+    num_gpus: Annotated[float, Field(ge=0)] = 0.0
     threads: PositiveInt | None = None
     max_batch_size: PositiveInt = 8
     batch_wait_s: Annotated[float, Field(ge=0, le=1)] = 0.005

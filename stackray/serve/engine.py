@@ -1,7 +1,7 @@
 """One served run in memory: its model (base, plus the adapter merged in) scoring questions and generating text.
 
-Scoring goes through the project's scorer (`stackray.scoring`, built from the run's own scoring settings
-by `ScorerSpec`), so a served question gets exactly the features the run learned on, and the game's own
+Scoring goes through the project's scorer (`stackray.scoring.load_scorer` with the run's own scoring
+settings: model, adapter, d_h, dtype; seed and max_length at the defaults the run used too), so a served question gets exactly the features the run learned on, and the game's own
 functions turn them into the answer: `assess` gives the choice (argmax of theta^T phi, what `predict`
 does offline), the follower's alternative, the margin, the confidence width and whether the gate would
 pay for a label (margin < c * width and width >= tau). Generation uses the same loaded weights.
@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from stackray.actors.scorer import ScorerSpec
+from stackray.scoring import load_scorer
 from stackray.data import option_mask
 from stackray.data.items import MCItem
 from stackray.game.follower import assess
@@ -30,11 +30,10 @@ SCORE_BATCH = 16  # questions per packed forward
 class ModelEngine:
     """A run's model, loaded now (a replica loads it when the model id is first asked for)."""
 
-    def __init__(self, run: ServedRun, threads: int | None = None) -> None:
+    def __init__(self, run: ServedRun, threads: int | None = None, device: str = "cpu") -> None:
         self.run = run
-        spec = ScorerSpec(backend="transformers", model=run.model, adapter=run.adapter, d_h=run.d_h, dtype=run.dtype,
-                          batch_size=SCORE_BATCH, fmt=run.fmt, cache_dir=None, threads=threads)
-        self.scorer = spec.load()
+        self.scorer = load_scorer("transformers", run.model, run.adapter, d_h=run.d_h, dtype=run.dtype,
+                                  batch_size=SCORE_BATCH, num_threads=threads, device=device)
         self.model, self.tokenizer = self.scorer.generator()
         if len(self.scorer.feature_names) != run.theta.shape[0]:
             raise ValueError(f"{run.run_dir}: the served head has {run.theta.shape[0]} weights but the scorer makes "
