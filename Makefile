@@ -34,6 +34,7 @@ bench: install
 	$(PY) bench/synthetic_gate.py
 	$(PY) bench/ray_overhead.py
 	$(PY) bench/scorer_speed.py
+	$(PY) bench/serve_latency.py
 
 clean:
 	rm -rf $(VENV) .venv-vllm .pytest_cache runs

@@ -34,6 +34,7 @@ class ModelEngine:
         self.run = run
         self.scorer = load_scorer("transformers", run.model, run.adapter, d_h=run.d_h, dtype=run.dtype,
                                   batch_size=SCORE_BATCH, num_threads=threads, device=device)
+        self.scorer.neutral_memo = {}  # an option's log p(y | neutral prompt) is the same in every request
         self.model, self.tokenizer = self.scorer.generator()
         if len(self.scorer.feature_names) != run.theta.shape[0]:
             raise ValueError(f"{run.run_dir}: the served head has {run.theta.shape[0]} weights but the scorer makes "

@@ -55,3 +55,20 @@ def test_serve_config_names_bad_keys():
         serve_config({"run_dir": "/r", "limits": {"max_tokens": 8, "default_max_tokens": 9}})
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
+
+
+@pytest.mark.parametrize("path", ["configs/serve.yaml", "cluster/kuberay/rayservice.yaml"])
+def test_shipped_serve_configs_are_valid(path):
+    """Ray's own schema accepts the Serve config, and build_app's args are a valid ServeConfig."""
+    from pathlib import Path
+
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    doc = yaml.safe_load((Path(__file__).resolve().parents[2] / path).read_text())
+    serve_doc = yaml.safe_load(doc["spec"]["serveConfigV2"]) if doc.get("kind") == "RayService" else doc
+    ServeDeploySchema.model_validate(serve_doc)
+    (app,) = serve_doc["applications"]
+    assert app["import_path"] == "stackray.serve.app:build_app"
+    config = serve_config(app["args"], source=path)
+    assert all(Path(d).is_absolute() for d in config.run_dirs)

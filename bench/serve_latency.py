@@ -1,0 +1,170 @@
+"""`stackray serve` latency and throughput: /v1/score against a direct scorer call, batching on and off, chat tokens/s.
+
+Run:  .venv/bin/python bench/serve_latency.py [--run-dir RUN_DIR]   (writes `## Serving` in docs/benchmarks.md)
+
+Without --run-dir a finished run is made first from configs/smoke.yaml (features from the feature cache).
+The server runs on an embedded 2-CPU Ray with one model replica (1 CPU, 1 torch thread, the server's
+default); the direct call is the same `ModelEngine.score` in this process, also with one thread, timed
+while the server is idle. Each question is one OpenBookQA test question (4 options), one per request.
+
+- latency: p50/p95 of one /v1/score request (HTTP + ingress + handle + batch queue + scoring) against the
+  direct call on the same questions; the target is p50(/v1/score) <= p50(direct) + 5 ms;
+- throughput: requests/s with 1 and 16 concurrent clients, with @serve.batch at max_batch_size 8 and at 1
+  (no batching);
+- generation: completion tokens/s of greedy /v1/chat/completions (one client).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import machine_line, write_section  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+PORT = 8765
+
+
+def finished_run(run_dir: Path | None) -> Path:
+    if run_dir is not None:
+        return run_dir
+    from stackray.run import run_active
+
+    out = Path(tempfile.mkdtemp(prefix="serve-bench-")) / "run"
+    run_active(REPO / "configs" / "smoke.yaml", run_dir=out, progress=False)
+    return out
+
+
+def questions(n: int) -> list[dict]:
+    from stackray.data import load_items
+
+    return [{"question": it.question, "options": list(it.options)} for it in load_items("openbookqa:test", limit=n)]
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def direct_latency(run_dir: Path, qs: list[dict]) -> list[float]:
+    from stackray.serve.artifacts import load_served_run
+    from stackray.serve.engine import ModelEngine
+
+    engine = ModelEngine(load_served_run(run_dir), threads=1)
+    engine.score(qs[:2])  # warm-up
+    times = []
+    for q in qs:
+        t = time.perf_counter()
+        engine.score([q])
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def post_score(session: requests.Session, q: dict) -> float:
+    t = time.perf_counter()
+    r = session.post(f"http://127.0.0.1:{PORT}/v1/score", json={"questions": [q]}, timeout=300)
+    r.raise_for_status()
+    return time.perf_counter() - t
+
+
+def http_latency(qs: list[dict]) -> list[float]:
+    with requests.Session() as s:
+        post_score(s, qs[0])
+        return [post_score(s, q) for q in qs]
+
+
+def throughput(qs: list[dict], clients: int, per_client: int) -> float:
+    def one(i: int) -> None:
+        with requests.Session() as s:
+            for j in range(per_client):
+                post_score(s, qs[(i * per_client + j) % len(qs)])
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, range(clients)))
+    return clients * per_client / (time.perf_counter() - t)
+
+
+def chat_tokens_per_s(model: str, n: int = 3, max_tokens: int = 32) -> float:
+    tokens, seconds = 0, 0.0
+    for i in range(n):
+        t = time.perf_counter()
+        r = requests.post(f"http://127.0.0.1:{PORT}/v1/chat/completions", timeout=300, json={
+            "model": model, "max_tokens": max_tokens, "temperature": 0,
+            "messages": [{"role": "user", "content": f"Write a short story about the number {i}."}]})
+        r.raise_for_status()
+        seconds += time.perf_counter() - t
+        tokens += r.json()["usage"]["completion_tokens"]
+    return tokens / seconds
+
+
+def deploy(run_dir: Path, max_batch_size: int) -> str:
+    from stackray.commands.serve import start_serving
+    from stackray.serve.app import build_from_config
+    from stackray.serve.config import serve_config
+
+    config = serve_config({"run_dir": str(run_dir), "port": PORT, "max_batch_size": max_batch_size})
+    start_serving(build_from_config(config), config)
+    models = requests.get(f"http://127.0.0.1:{PORT}/v1/models", timeout=60).json()["data"]
+    return models[0]["id"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", type=Path)
+    parser.add_argument("--n", type=int, default=40, help="requests per latency measurement")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+
+    import ray
+    from ray import serve
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    run_dir = finished_run(args.run_dir)
+    qs = questions(args.n)
+    rows, rates = {}, {}
+    try:
+        model = deploy(run_dir, 8)
+        rows["/v1/score (batching on)"] = http_latency(qs)
+        rates[8] = (throughput(qs, 1, 10), throughput(qs, 16, 5))
+        tokens = chat_tokens_per_s(model)
+        deploy(run_dir, 1)
+        rows["/v1/score (max_batch_size 1)"] = http_latency(qs)
+        rates[1] = (throughput(qs, 1, 10), throughput(qs, 16, 5))
+    finally:
+        serve.shutdown()
+    rows = {"direct `ModelEngine.score`": direct_latency(run_dir, qs), **rows}
+    write_report(rows, rates, tokens, args.n, args.no_write)
+    ray.shutdown()
+
+
+def write_report(rows: dict, rates: dict, tokens: float, n: int, no_write: bool) -> None:
+    direct = statistics.median(rows["direct `ModelEngine.score`"])
+    lines = [f"Written by `bench/serve_latency.py`. {machine_line()}", "",
+             f"One OpenBookQA test question (4 options) per request, {n} requests per row, one client; the server is "
+             "one model replica (1 CPU, 1 torch thread) on an embedded 2-CPU Ray; the direct call is the same scoring "
+             "code in-process. Target: p50(/v1/score) <= p50(direct) + 5 ms.", "",
+             "| call | p50 ms | p95 ms | p50 over direct ms |", "|---|---|---|---|"]
+    for name, xs in rows.items():
+        p50 = statistics.median(xs)
+        lines.append(f"| {name} | {p50 * 1e3:.1f} | {pct(xs, 0.95) * 1e3:.1f} | {(p50 - direct) * 1e3:+.1f} |")
+    lines += ["", "| /v1/score | req/s, 1 client | req/s, 16 clients |", "|---|---|---|"]
+    for size, (one, many) in rates.items():
+        lines.append(f"| max_batch_size {size} | {one:.2f} | {many:.2f} |")
+    lines += ["", f"Greedy /v1/chat/completions, max_tokens 32, one client: {tokens:.1f} completion tokens/s."]
+    body = "\n".join(lines)
+    print(body)
+    if not no_write:
+        write_section("Serving", body)
+
+
+if __name__ == "__main__":
+    main()
