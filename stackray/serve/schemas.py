@@ -35,6 +35,18 @@ def _text(value: str, info: ValidationInfo) -> str:
     return value
 
 
+def _capped(limit: str, what: str, unit: str) -> AfterValidator:
+    """A list no longer than `Limits.<limit>`, reported as "<what> has N <unit>, at most CAP allowed"."""
+
+    def check(value: list, info: ValidationInfo) -> list:
+        cap = getattr(_limits(info), limit)
+        if len(value) > cap:
+            raise _too_long(what, f"{len(value)} {unit}", cap)
+        return value
+
+    return AfterValidator(check)
+
+
 Text = Annotated[str, Field(min_length=1)]
 BoundedText = Annotated[str, Field(min_length=1), AfterValidator(_text)]  # non-blank, at most max_text_chars
 
@@ -47,31 +59,15 @@ class Question(Request):
     """One multiple-choice question: its text and at least two options (an optional id is echoed back)."""
 
     question: BoundedText
-    options: Annotated[list[BoundedText], Field(min_length=2)]
+    options: Annotated[list[BoundedText], Field(min_length=2), _capped("max_options", "the question", "options")]
     id: str | None = None
-
-    @field_validator("options")
-    @classmethod
-    def _options(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        cap = _limits(info).max_options
-        if len(value) > cap:
-            raise _too_long("the question", f"{len(value)} options", cap)
-        return value
 
 
 class ScoreRequest(Request):
     """POST /v1/score: one or more questions for one model."""
 
     model: str | None = None
-    questions: Annotated[list[Question], Field(min_length=1)]
-
-    @field_validator("questions")
-    @classmethod
-    def _count(cls, value: list[Question], info: ValidationInfo) -> list[Question]:
-        cap = _limits(info).max_questions
-        if len(value) > cap:
-            raise _too_long("the request", f"{len(value)} questions", cap)
-        return value
+    questions: Annotated[list[Question], Field(min_length=1), _capped("max_questions", "the request", "questions")]
 
 
 class Sampling(Request):
@@ -129,15 +125,7 @@ class Message(Request):
 class ChatRequest(Sampling):
     """POST /v1/chat/completions."""
 
-    messages: Annotated[list[Message], Field(min_length=1)]
-
-    @field_validator("messages")
-    @classmethod
-    def _count(cls, value: list[Message], info: ValidationInfo) -> list[Message]:
-        cap = _limits(info).max_messages
-        if len(value) > cap:
-            raise _too_long("the conversation", f"{len(value)} messages", cap)
-        return value
+    messages: Annotated[list[Message], Field(min_length=1), _capped("max_messages", "the conversation", "messages")]
 
     def payload(self, limits: Limits) -> dict[str, Any]:
         return {**self.sampling(limits), "messages": [{"role": m.role, "content": m.content} for m in self.messages]}
