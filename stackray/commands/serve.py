@@ -12,6 +12,8 @@ import argparse
 import time
 from pathlib import Path
 
+REQUEST_TIMEOUT_S = 600.0  # no request holds a connection longer (a client that never sends its body included)
+
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -69,7 +71,7 @@ def start_serving(application, config, *, name: str = "stackray") -> None:
     """serve.start on the config's host/port, then the application (serve.run returns once it is running)."""
     from ray import serve
 
-    serve.start(http_options={"host": config.host, "port": config.port})
+    serve.start(http_options={"host": config.host, "port": config.port, "request_timeout_s": REQUEST_TIMEOUT_S})
     serve.run(application, name=name, route_prefix="/", blocking=False)
 
 

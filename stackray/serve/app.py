@@ -68,14 +68,15 @@ class ModelServer:
         """{"text": piece} items, then {"done": True, usage, finish_reason} (or {"error": why})."""
         engine = await self.engine(serve.get_multiplexed_model_id())
         async with self.lock:
-            gen = engine.generation(payload)
+            try:
+                gen = engine.generation(payload)
+            except ValueError as exc:  # e.g. a prompt longer than the model's context
+                yield {"error": str(exc)}
+                return
             pieces = iter(gen)
             try:
                 while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
                     yield {"text": piece}
-            except ValueError as exc:
-                yield {"error": str(exc)}
-                return
             finally:
                 pieces.close()  # a client that went away stops the forward passes at the next token
         yield {"done": True, "prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
@@ -135,8 +136,11 @@ class Api:
         by_run = [c["id"] for c in self.cards if c["root"] == name]
         if len(by_run) == 1:
             return by_run[0]
+        if name is None:
+            raise ApiError(400, f"field 'model' is required: several models are served ({', '.join(ids)})",
+                           param="model", code="missing")
         raise ApiError(404, f"the model {name!r} does not exist; served: {', '.join(ids)}", param="model",
-                       kind="not_found_error" if name else "invalid_request_error", code="model_not_found")
+                       kind="not_found_error", code="model_not_found")
 
     @app.get("/healthz")
     async def healthz(self) -> dict:
@@ -178,7 +182,7 @@ class Api:
         try:
             text, done = await collect(stream)
         except RuntimeError as exc:
-            raise ApiError(400, str(exc), code="generation_failed") from None
+            raise ApiError(400, str(exc), param="messages" if chat else "prompt", code="context_length_exceeded") from None
         return shape.whole(text, done)
 
 

@@ -70,7 +70,12 @@ class ModelEngine:
         text = chat_prompt(self.tokenizer, request["messages"]) if chat else request["prompt"]
         params = SamplingParams(max_tokens=request["max_tokens"], temperature=request["temperature"],
                                 top_p=request["top_p"], stop=tuple(request["stop"]), seed=request["seed"])
-        return Generation(self.model, self.tokenizer, prompt_ids(self.tokenizer, text, chat=chat), params)
+        ids = prompt_ids(self.tokenizer, text, chat=chat)
+        context = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
+        if context and len(ids) + params.max_tokens > context:
+            raise ValueError(f"the prompt has {len(ids)} tokens; with max_tokens {params.max_tokens} it exceeds the "
+                             f"model's context of {context} tokens")
+        return Generation(self.model, self.tokenizer, ids, params)
 
     def info(self) -> dict[str, Any]:
         return {"model_id": self.run.model_id, "scorer": self.scorer.model_id, "adapter": self.run.adapter}

@@ -60,8 +60,10 @@ async def collect(stream: AsyncIterator[dict]) -> tuple[str, dict]:
             pieces.append(item["text"])
         else:
             done = item
-    if done is None or "error" in done:
-        raise RuntimeError((done or {}).get("error", "the generation ended without a result"))
+    if done is None:
+        raise ConnectionError("the generation ended without a result")  # an internal failure: a 500
+    if "error" in done:
+        raise RuntimeError(done["error"])  # the request cannot be served (e.g. over the context): a 400
     return "".join(pieces), done
 
 

@@ -87,3 +87,12 @@ def test_the_command_refuses_before_starting_anything(finished_run, tmp_path, ca
     assert main(["serve", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "only a finished run can be served" in err and "Traceback" not in err
+
+
+def test_two_directories_with_the_same_model_are_refused(finished_run, tmp_path):
+    from stackray.serve.app import build_from_config
+    from stackray.serve.config import serve_config
+
+    copy = _copy(finished_run, tmp_path)
+    with pytest.raises(ConfigError, match="are the same model smoke@"):
+        build_from_config(serve_config({"run_dirs": [str(finished_run.run_dir), str(copy)]}))

@@ -147,6 +147,8 @@ def _bad_cases(model: str) -> list[tuple[str, dict, int, str | None]]:
         ("/v1/chat/completions", {"json": {"model": model, "messages": msg, "logit_bias": {}}}, 400, "logit_bias"),
         ("/v1/chat/completions", {"json": {"model": "gpt-4", "messages": msg}}, 404, "model"),
         ("/v1/completions", {"json": {"model": model, "prompt": "x" * 4001}}, 400, "prompt"),
+        ("/v1/chat/completions", {"json": {"model": model, "messages": [{"role": "user", "content": "hello " * 666}] * 15}},
+         400, "messages"),  # ~10k tokens: over the model's context
         ("/v1/completions", {"json": {"model": model, "prompt": "x", "stop": ["a"] * 5}}, 400, "stop"),
         ("/v1/completions", {"json": {"model": model, "prompt": "x" * 70000}}, 413, None),  # body size
         ("/v1/score", {"json": {"questions": [{**q, "options": ["o"] * 9}]}}, 400, "questions[0].options"),
