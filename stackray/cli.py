@@ -25,6 +25,7 @@ COMMANDS = [
     ("label", "label", "answer a run's pending label requests in the terminal"),
     ("tune", "tune", "sweep budgets and gate knobs on Ray Tune"),
     ("verify", "verify", "check a run directory's ledgers, checkpoints and summary"),
+    ("serve", "serve", "serve finished runs over HTTP (OpenAI-compatible and /v1/score)"),
 ]
 
 

@@ -52,6 +52,7 @@ from stackray.scoring.prompts import NEUTRAL_PROMPT, PROMPT_VERSION, PromptSplit
 FEATURE_VERSION = 1
 BASE_COLUMNS = ("mean_logprob", "sum_logprob", "calibration")
 _NEUTRAL_CHUNK = 8  # distinct option texts scored per neutral pseudo-item
+NEUTRAL_MEMO_MAX = 100_000  # texts a `neutral_memo` holds before it starts over (bounds a server's memory)
 _RMS_EPS = 1e-12
 
 
@@ -102,6 +103,7 @@ class BaseScorer(abc.ABC):
         self.max_length = max_length
         self.batch_size = batch_size
         self.load_count = 0  # how many times weights were loaded (a cache hit must leave it at 0)
+        self.neutral_memo: dict[str, float] | None = None  # see _neutral_sums
         self._fingerprint: str | None = None
         self._projection: np.ndarray | None = None
 
@@ -204,16 +206,26 @@ class BaseScorer(abc.ABC):
         return self._assemble(splits, raw, neutral)
 
     def _neutral_sums(self, splits: Sequence[PromptSplit], *, batch_size: int) -> dict[str, float]:
-        """log p(y | NEUTRAL_PROMPT) for each distinct continuation (it does not depend on the item)."""
+        """log p(y | NEUTRAL_PROMPT) for each distinct continuation (it does not depend on the item).
+
+        With `neutral_memo` set (a dict; the server sets it), texts already scored are not scored again:
+        served options repeat ("yes"/"no", letters), and this forward pass is otherwise paid per request."""
         texts = sorted({c for s in splits for c in s.continuations})
+        memo = self.neutral_memo
+        todo = texts if memo is None else [t for t in texts if t not in memo]
         chunks = [
-            PromptSplit(NEUTRAL_PROMPT, tuple(texts[i : i + _NEUTRAL_CHUNK])) for i in range(0, len(texts), _NEUTRAL_CHUNK)
+            PromptSplit(NEUTRAL_PROMPT, tuple(todo[i : i + _NEUTRAL_CHUNK])) for i in range(0, len(todo), _NEUTRAL_CHUNK)
         ]
-        scores = self._score_splits(chunks, batch_size=batch_size, on_done=_ignore)
+        scores = self._score_splits(chunks, batch_size=batch_size, on_done=_ignore) if chunks else []
         out: dict[str, float] = {}
         for chunk, sc in zip(chunks, scores):
             out.update(zip(chunk.continuations, sc.sum_logprob.tolist()))
-        return out
+        if memo is None:
+            return out
+        if len(memo) + len(out) > NEUTRAL_MEMO_MAX:
+            memo.clear()
+        memo.update(out)
+        return {t: out[t] if t in out else memo[t] for t in texts}
 
     def project_hidden(self, pooled: np.ndarray) -> np.ndarray:
         """[k, H] pooled states → [k, width] unit-RMS (projected when d_h is set) hidden features."""

@@ -160,6 +160,11 @@ class TransformersScorer(BaseScorer):
         model = model.to(device=self.device, dtype=getattr(torch, self.dtype)).eval()
         self._model = model
 
+    def generator(self) -> tuple[Any, Any]:
+        """(causal LM, tokenizer) with the weights loaded: the server generates text with the very model it scores with."""
+        self.ensure_loaded()
+        return self._model, self._tokenizer
+
     # ---- tokenisation -----------------------------------------------------------------------
     def tokenize_split(self, split: PromptSplit) -> TokenizedSplit:
         """(prompt ids, [continuation ids]) for one split; see the module docstring for the boundary."""

@@ -97,10 +97,7 @@ def test_rayservice_serves_the_stackray_app() -> None:
     assert app["args"]["run_dir"].startswith("/mnt/runs/")
 
 
-@pytest.mark.xfail(strict=True, raises=ModuleNotFoundError, reason="stackray.serve not built yet")
 def test_rayservice_import_path_is_a_callable_in_the_package() -> None:
-    # Strict and only for the missing module: once stackray.serve exists this passes and the mark must go;
-    # any other failure (a broken manifest, an attribute that is not callable) fails outright.
     spec = _one(KUBERAY / "rayservice.yaml", "RayService")["spec"]
     (app,) = yaml.safe_load(spec["serveConfigV2"])["applications"]
     module, _, attr = app["import_path"].partition(":")
