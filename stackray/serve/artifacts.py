@@ -80,6 +80,9 @@ def load_served_run(run_dir: str | Path) -> ServedRun:
         raise ConfigError(f"{root}: no {SUMMARY}; only a finished run can be served (is it still running, "
                           f"or was it interrupted? finish it with: stackray run --resume {root})")
     config = _run_config(root / CONFIG)
+    if config.data.orders > 1:  # stackray.run.orders: N complete runs, each with its own served head
+        raise ConfigError(f"{root}: holds {config.data.orders} orders of one pool (data.orders), each a complete run "
+                          f"with its own head; serve one of them, e.g. {root / 'order-0'}")
     summary = _json(root / SUMMARY)
     strategy = config.strategies[0]
     row = next((r for r in summary.get("rows", []) if r.get("strategy") == strategy), None)

@@ -49,6 +49,19 @@ def test_an_unfinished_run_is_refused(finished_run, tmp_path):
         load_served_run(tmp_path / "nowhere")
 
 
+def test_a_directory_of_several_orders_names_one_to_serve(finished_run, tmp_path):
+    import yaml
+
+    top = tmp_path / "orders"
+    top.mkdir()
+    doc = yaml.safe_load((finished_run.run_dir / "config.yaml").read_text())
+    doc["data"]["orders"] = 2
+    (top / "config.yaml").write_text(yaml.safe_dump(doc))
+    (top / "summary.json").write_text(json.dumps({"rows": [], "orders": [str(top / "order-0"), str(top / "order-1")]}))
+    with pytest.raises(ConfigError, match=r"holds 2 orders .* serve one of them, e\.g\. .*order-0"):
+        load_served_run(top)
+
+
 def _adapter(run_dir: Path, base: str, weights: bytes = b"not really a lora", recorded: str | None = None) -> Path:
     folder = run_dir / "adapter"
     folder.mkdir()
