@@ -48,6 +48,7 @@ from stackray.game.config import knobs
 from stackray.run.config_data import check_specs, load_run_items, resolve_path, resolve_spec
 from stackray.run.config_io import ConfigError, error_lines, read_yaml
 from stackray.scoring import BACKENDS, FORMATS
+from stackray.train.settings import LoraSettings
 
 __all__ = ["ConfigError", "RunConfig", "Section", "config_from_dict", "load_config"]
 
@@ -175,6 +176,10 @@ class ServeSection(Section):
     level: Annotated[float, Field(gt=0, lt=1)] = 0.1
 
 
+class LoraSection(LoraSettings):
+    """LoRA phases on the paid labels (stackray.train.settings documents each key); off by default."""
+
+
 def _judged_by_game_config(value: Any, info: ValidationInfo) -> Any:
     """GameConfig's own check of one field (the others at their defaults), reported at `game.<field>`."""
     try:
@@ -218,6 +223,7 @@ class RunConfig(Section):
     ray: RaySection = RaySection()
     run: RunSection = RunSection()
     serve: ServeSection = ServeSection()
+    lora: LoraSection = LoraSection()
 
     _source: str = PrivateAttr("<dict>")
     _items: tuple[list[MCItem], list[MCItem]] | None = PrivateAttr(None)
@@ -226,6 +232,12 @@ class RunConfig(Section):
     def _human_plays_one(self) -> "RunConfig":
         if self.oracle.kind == "human" and len(self.strategies) != 1:
             raise _config_error("strategies", f"a human-oracle run plays exactly one strategy, got {list(self.strategies)}")
+        if self.lora.enabled and len(self.strategies) != 1:  # one adapter: trained on one strategy's labels
+            raise _config_error("strategies", f"a run with lora.enabled plays exactly one strategy, got {list(self.strategies)}")
+        if self.lora.enabled and self.scoring.backend != "transformers":
+            raise _config_error("lora", "lora.enabled needs scoring.backend transformers (its scorers hot-reload adapters)")
+        if self.lora.enabled and self.scoring.adapter is not None:
+            raise _config_error("lora", "lora.enabled trains its own adapter on the base; remove scoring.adapter")
         return self
 
     @property

@@ -96,6 +96,7 @@ class TransformersScorer(BaseScorer):
         self._source: ModelSource | None = None
         self._object = None
         self._config_hidden: int | None = None
+        self._base_state: dict | None = None  # the base weights, kept once an adapter is merged or swapped
         if isinstance(model, (str, os.PathLike)) or model is None:
             self._source = resolve_model(model)
         elif hasattr(model, "config") and hasattr(model, "get_output_embeddings"):
@@ -152,12 +153,28 @@ class TransformersScorer(BaseScorer):
                 tok_at = self._tokenizer_path or self._source.location
                 tok_kw = kw if self._tokenizer_path is None else {}
                 self._tokenizer = AutoTokenizer.from_pretrained(tok_at, **tok_kw)
+        self._model = model.to(device=self.device, dtype=getattr(torch, self.dtype)).eval()
         if self.adapter is not None:
-            from peft import PeftModel
+            self._merge_adapter()
 
-            model = PeftModel.from_pretrained(model, self.adapter).merge_and_unload()
-        model = model.to(device=self.device, dtype=getattr(torch, self.dtype)).eval()
-        self._model = model
+    def _reload_adapter(self) -> None:
+        """Hot reload: restore the base weights from their in-memory copy and merge `self.adapter` (if any).
+
+        The copy is taken the first time it is needed, while the weights are still the base's (a
+        model loaded with an adapter takes it before merging), so no reload from disk is ever needed.
+        """
+        if self._base_state is None:
+            self._base_state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
+        self._model.load_state_dict(self._base_state)
+        if self.adapter is not None:
+            self._merge_adapter()
+
+    def _merge_adapter(self) -> None:
+        from peft import PeftModel
+
+        if self._base_state is None:
+            self._base_state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
+        self._model = PeftModel.from_pretrained(self._model, self.adapter).merge_and_unload().eval()
 
     # ---- tokenisation -----------------------------------------------------------------------
     def tokenize_split(self, split: PromptSplit) -> TokenizedSplit:

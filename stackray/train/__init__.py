@@ -8,9 +8,10 @@ Modules: settings (the `lora:` config section), trainer (the loss and the loop),
 RUN_DIR/adapter/ artefact that plain peft loads as it is). Importing this package does not import torch.
 """
 
-from stackray.train.adapter import ADAPTER_DIR, META_FILE, check_base, load_adapter, read_adapter_meta, write_adapter
+from stackray.train.adapter import (ADAPTER_DIR, META_FILE, check_base, load_adapter, publish_adapter,
+                                    read_adapter_meta, write_adapter)
 from stackray.train.settings import LoraSettings
 from stackray.train.trainer import LoraTrainer, PhaseResult, TrainExample
 
 __all__ = ["ADAPTER_DIR", "META_FILE", "LoraSettings", "LoraTrainer", "PhaseResult", "TrainExample", "check_base",
-           "load_adapter", "read_adapter_meta", "write_adapter"]
+           "load_adapter", "publish_adapter", "read_adapter_meta", "write_adapter"]

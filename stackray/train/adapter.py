@@ -18,6 +18,7 @@ a reader sees the previous adapter or the new one, never a mix of the two.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -45,6 +46,18 @@ def write_adapter(folder: str | Path, save: Callable[[Path], None], meta: dict[s
 
     atomic_write_dir(folder, fill)
     return read_adapter_meta(folder)
+
+
+def publish_adapter(source: str | Path, folder: str | Path) -> dict[str, Any]:
+    """Copy a complete adapter folder to `folder` (e.g. a versioned one to RUN_DIR/adapter/), whole or not at all."""
+    record = read_adapter_meta(source)
+
+    def fill(tmp: Path) -> None:
+        for name in (CONFIG_FILE, WEIGHTS_FILE, META_FILE):
+            shutil.copyfile(Path(source) / name, tmp / name)
+
+    atomic_write_dir(folder, fill)
+    return record
 
 
 def read_adapter_meta(folder: str | Path, *, verify: bool = True) -> dict[str, Any]:

@@ -88,6 +88,7 @@ class LoraTrainer:
         self.source = resolve_model(model)
         self.base_fingerprint = self.source.fingerprint()
         self.max_length = settings.max_length
+        self.device = "cpu"  # "cuda" once loaded where torch sees a GPU
         self._base = None  # the plain base model (LoRA layers are injected into it while a phase's adapter lives)
         self._peft = None
         self._model = None  # what log-probs run on: the base, with the current adapter's layers when there is one
@@ -99,8 +100,9 @@ class LoraTrainer:
 
         torch.set_num_threads(self.settings.threads or available_cpus())
         if self._base is None:
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
             self._base, self._tokenizer = load_plain_model(self.source, "float32", attn_implementation="sdpa")
-            self._base.eval()
+            self._base.to(self.device).eval()
             self._model = self._base
 
     def _fresh_adapter(self) -> None:
@@ -172,11 +174,11 @@ class LoraTrainer:
         splits = build_prompts([ex.item for ex in batch], self.fmt)
         tokenized = self._tokenize(splits)
         rows = [(p, [cs[ex.gold]] + [cs[a] for a in ex.alternatives]) for (p, cs), ex in zip(tokenized, batch)]
-        packed = pack_tree(rows, self._pad_id(), next(self._model.parameters()).dtype)
+        packed = pack_tree(rows, self._pad_id(), next(self._model.parameters()).dtype).to(self.device)
         lp, _ = option_logprobs(self._model, packed, self._logprobs)
         mean = lp / packed.lens.double()
         k = max(len(ex.alternatives) for ex in batch)
-        alt = torch.full((len(batch), k), float("nan"), dtype=torch.float64)
+        alt = torch.full((len(batch), k), float("nan"), dtype=torch.float64, device=self.device)
         starts, at = [], 0
         for r, ex in enumerate(batch):
             starts.append(at)
@@ -184,7 +186,7 @@ class LoraTrainer:
             if n:
                 alt[r, :n] = mean[at + 1 : at + 1 + n]
             at += 1 + n
-        starts_t = torch.tensor(starts)
+        starts_t = torch.tensor(starts, device=self.device)
         tokens = int(packed.lens[starts_t].sum())
         return mean[starts_t], alt, -lp[starts_t].sum() / tokens, tokens
 
@@ -212,9 +214,9 @@ class LoraTrainer:
         self.ensure_loaded()
         tokenized = self._tokenize(build_prompts(items, self.fmt))
         with torch.inference_mode():
-            packed = pack_tree(tokenized, self._pad_id(), next(self._model.parameters()).dtype)
+            packed = pack_tree(tokenized, self._pad_id(), next(self._model.parameters()).dtype).to(self.device)
             lp, _ = option_logprobs(self._model, packed, self._logprobs)
-        lp = lp.numpy()
+        lp = lp.cpu().numpy()
         out, at = [], 0
         for _, cs in tokenized:
             out.append(lp[at : at + len(cs)].copy())
