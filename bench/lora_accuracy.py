@@ -60,6 +60,8 @@ def one_seed(seed: int, cfg, settings: LoraSettings, trainer: LoraTrainer, score
     alts = hardest_alternatives(res.theta, pool_phi[idx], pool_mask[idx], gold, settings.negatives)
     examples = [TrainExample(pool[int(i)], int(g), a) for i, g, a in zip(idx, gold, alts)]
     phase = trainer.train(examples)
+    print(f"seed {seed}: a {len(examples)}-label phase, {phase.steps} steps, {phase.wall_s:.0f} s "
+          f"(load average {os.getloadavg()[0]:.1f})", flush=True)
     folder = work / f"seed{seed}" / "adapter"
     record = trainer.save(folder, version=1, seed=seed)
     scorer.set_adapter(folder)  # hot: the loaded scorer swaps the adapter in place

@@ -29,7 +29,6 @@ LORA = {"enabled": True, "every": 8, "epochs": 1, "batch_size": 8, "max_steps": 
 @pytest.fixture(scope="module")
 def lora_run(ray_local, tiny_model, tiny_cache, tmp_path_factory):
     root = tmp_path_factory.mktemp("lora")
-    # random spends on pace: 4, 7, 10, 13, 16, 19 labels after windows 0..5, so phases follow windows 2 and 4
     config = tiny_config(root, tiny_model, tiny_cache, strategies=["random"], lora=LORA)
     run_active(config, run_dir=root / "run", progress=False)
     return config, root / "run"
@@ -39,13 +38,20 @@ def test_phases_run_every_few_labels_and_at_the_end(lora_run):
     _, run_dir = lora_run
     doc = summary(run_dir)
     phases = doc["lora"]["phases"]
-    assert [(p["version"], p["labels"], p["rounds"]) for p in phases] == [(1, 10, 48), (2, 16, 80), (3, 19, 96)]
-    assert doc["lora"]["version"] == 3 and doc["lora"]["trained_on"] == 19
-    assert all(p["steps"] == 2 and p["loss"] is not None for p in phases)
+    total = len(ledger(run_dir))
+    assert total == doc["rows"][0]["labels_used"] > 8
+    assert [p["version"] for p in phases] == list(range(1, len(phases) + 1)) and len(phases) >= 2
+    before = 0
+    for p in phases:  # each phase follows a window whose labels crossed a multiple of 8, or ends the run
+        assert p["labels"] // 8 > before // 8 or (p["labels"] == total and p["rounds"] == 96), phases
+        assert p["rounds"] % 16 == 0 and p["steps"] == 2 and p["loss"] is not None
+        before = p["labels"]
+    assert phases[-1]["labels"] == total and doc["lora"]["trained_on"] == total
     assert json.loads((run_dir / "lora_phases.json").read_text()) == phases
     metrics = [yaml.safe_load(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [m["adapter_version"] for m in metrics] == [0, 1, 2, 3]  # windows 1, 3, 5 and after the final phase
-    assert doc["rows"][0]["labels_used"] == 19 and len(ledger(run_dir)) == 19
+    versions = [m["adapter_version"] for m in metrics]
+    assert versions == sorted(versions) and versions[0] == 0 and versions[-1] == len(phases)
+    assert doc["lora"]["lora_alone_accuracy"] is not None
 
 
 def test_the_adapter_artefact_is_the_last_phase_and_names_its_base(lora_run):
@@ -53,23 +59,26 @@ def test_the_adapter_artefact_is_the_last_phase_and_names_its_base(lora_run):
 
     _, run_dir = lora_run
     record = read_adapter_meta(run_dir / "adapter")
-    assert record == read_adapter_meta(run_dir / "adapters" / "v0003")
-    assert record["version"] == 3 and record["labels"] == 19
+    phases = summary(run_dir)["lora"]["phases"]
+    assert record == read_adapter_meta(run_dir / "adapters" / f"v{len(phases):04d}")
+    assert record["version"] == len(phases) and record["labels"] == phases[-1]["labels"]
     model = yaml.safe_load((run_dir / "config.yaml").read_text())["scoring"]["model"]
     assert record["base_fingerprint"] == resolve_model(model).fingerprint()
     assert record["adapter_fingerprint"] == summary(run_dir)["lora"]["phases"][-1]["adapter_fingerprint"]
-    assert len({read_adapter_meta(run_dir / "adapters" / f"v000{v}")["adapter_fingerprint"] for v in (1, 2, 3)}) == 3
+    assert len({read_adapter_meta(run_dir / "adapters" / f"v{p['version']:04d}")["adapter_fingerprint"]
+                for p in phases}) == len(phases)
 
 
 def test_a_driver_killed_right_after_a_phase_resumes_to_the_same_run_reusing_the_adapter(lora_run, tmp_path):
     config, first = lora_run
     run_dir = tmp_path / "killed"
     env = dict(os.environ, RAY_ADDRESS=ray.get_runtime_context().gcs_address, PYTHONPATH=str(REPO))
-    killed = subprocess.run([sys.executable, str(HERE / "killable_driver.py"), str(config), str(run_dir), "2"],
+    kill_at = summary(first)["lora"]["phases"][0]["rounds"] // 16 - 1  # the window the first phase follows
+    killed = subprocess.run([sys.executable, str(HERE / "killable_driver.py"), str(config), str(run_dir), str(kill_at)],
                             env=env, capture_output=True, text=True, timeout=600)
     assert killed.returncode == -9, killed.stderr[-2000:]
     weights = run_dir / "adapters" / "v0001" / "adapter_model.safetensors"
-    assert weights.is_file() and not (run_dir / "checkpoints" / "ckpt-000002.json").exists()
+    assert weights.is_file() and not (run_dir / "checkpoints" / f"ckpt-{kill_at:06d}.json").exists()
     written = weights.stat().st_mtime_ns
     wait_for_orphans(run_dir)
     run_active(None, resume=run_dir, progress=False)

@@ -120,14 +120,13 @@ def test_the_scorer_switches_to_the_adapter_without_a_restart(phase, plain_base,
     assert cache.key_of(cache.key_material(scorer, few, "cloze")) == key0
 
 
-def test_a_phase_is_deterministic_for_its_seed(examples):
+def test_a_phase_is_deterministic_for_its_seed(phase, examples):
     import torch
 
-    small = LoraSettings(enabled=True, threads=2, epochs=1, batch_size=4, max_steps=1, lr=3e-3, max_length=96)
-    trainer = LoraTrainer(small)
+    trainer = phase["trainer"]  # the module's base, loaded once; its saved adapter was read by the tests above
     weights = []
     for _ in range(2):
-        trainer.train(examples[:4])
+        trainer.train(examples[:4])  # one step on 4 questions, from a fresh seeded adapter each time
         weights.append({k: v.detach().clone() for k, v in trainer._peft.named_parameters() if v.requires_grad})
     assert weights[0].keys() == weights[1].keys() and weights[0]
     for k in weights[0]:
