@@ -42,14 +42,15 @@ BASE = dict(beta=0.1, c=1.0, lam=30.0, window=32, max_wait=2, rank="width", lam_
 def load_cached(spec: str, limit: int, seed: int = 0, root: str = "/tmp/stackray-cache", d: int = 68):
     """(phi [N, K, d], mask [N, K], gold [N], names) assembled from the content-keyed feature cache.
 
-    Only cloze features of the bundled GGUF model are read (the cache may also hold other models'
-    features for the same item ids).
+    Only cloze features of the bundled GGUF model without an adapter are read (the cache may also hold
+    other models' and LoRA-adapted features for the same item ids).
     """
     rows, names = {}, None
     for f in sorted(glob.glob(root + "/*.json")):
         meta = json.loads(Path(f).read_text())
         material = meta["material"]
-        if meta["shape"][-1] != d or "cloze" not in str(material) or "gguf:" not in str(material.get("scorer", {}).get("model")):
+        model = str(material.get("scorer", {}).get("model"))
+        if meta["shape"][-1] != d or "cloze" not in str(material) or "gguf:" not in model or "+adapter:" in model:
             continue
         phi = np.load(f[:-5] + ".npy", allow_pickle=False)
         names = meta["names"]

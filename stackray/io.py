@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -100,6 +101,66 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, durable: bool = True) -
 
 def atomic_write_text(path: str | Path, text: str, *, durable: bool = True) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
+
+
+def atomic_write_dir(path: str | Path, fill: Callable[[Path], Any]) -> None:
+    """Create or replace the folder `path` with what `fill(tmp_dir)` writes there: every file is made
+    FILE_MODE and fsynced, then the folder is swapped in by rename. A reader sees the old folder or the
+    new one, never a mix: on Linux the two are exchanged atomically (renameat2 RENAME_EXCHANGE); where
+    that is missing, the old folder is renamed aside first, so a crash in between leaves it beside
+    `path` as `.NAME.old-*` (`restore_dir` puts it back)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        fill(tmp)
+        for f in sorted(tmp.rglob("*")):
+            if f.is_file():
+                f.chmod(FILE_MODE)
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+        fsync_dir(tmp)
+        if not path.exists():
+            os.rename(tmp, path)
+        elif _exchange(tmp, path):
+            shutil.rmtree(tmp)  # now the old folder
+        else:
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
+            os.replace(path, old)
+            os.rename(tmp, path)
+            fsync_dir(path.parent)
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def restore_dir(path: str | Path) -> bool:
+    """Undo a folder replacement cut between its two renames (see `atomic_write_dir`); True if it did."""
+    path = Path(path)
+    if path.exists():
+        return False
+    olds = sorted(path.parent.glob(f".{path.name}.old-*"))
+    if not olds:
+        return False
+    os.rename(olds[-1], path)
+    fsync_dir(path.parent)
+    return True
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where that is not available."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def file_sha256(path: str | Path) -> str:

@@ -4,6 +4,7 @@
 - `FollowerActor` (follower.py): best responses, margins and widths of a window shard; `FollowerPool`
   spreads a window over N of them.
 - `ScorerActor` (scorer.py): one model replica featurising whole chunks of items through the cache.
+- `TrainerActor` (trainer.py): LoRA phases on the paid labels, each adapter written into the run directory.
 - `BudgetCoordinator` (budget_coordinator.py): gate + ledger + oracle, the only door to labels;
   `CoordinatorGate` is what `Game` calls.
 
@@ -18,6 +19,8 @@ from stackray.actors.budget_coordinator import BudgetCoordinator, CoordinatorGat
 from stackray.actors.follower import FollowerActor, FollowerPool
 from stackray.actors.leader import LeaderActor, LeaderProxy, RemoteSnapshot, StaleLeaderError
 from stackray.actors.scorer import ScorerActor, ScorerSpec
+from stackray.actors.trainer import TrainerActor
 
 __all__ = ["BudgetCoordinator", "CoordinatorGate", "FollowerActor", "FollowerPool", "GoldOracleSpec", "HumanOracleSpec",
-           "LeaderActor", "LeaderProxy", "OracleSpec", "RemoteSnapshot", "ScorerActor", "ScorerSpec", "StaleLeaderError"]
+           "LeaderActor", "LeaderProxy", "OracleSpec", "RemoteSnapshot", "ScorerActor", "ScorerSpec", "StaleLeaderError",
+           "TrainerActor"]

@@ -60,8 +60,13 @@ class ScorerActor:
         self.cache = FeatureCache(spec.cache_dir)
         self.chunks_done = 0
 
-    def featurize(self, items: Sequence[MCItem]) -> np.ndarray:
-        """float32 [n, K_chunk, d] features of one chunk (cached on disk under the chunk's key)."""
+    def featurize(self, items: Sequence[MCItem], adapter: str | None = None) -> np.ndarray:
+        """float32 [n, K_chunk, d] features of one chunk (cached on disk under the chunk's key), scored
+        with `adapter` (None: the base). Naming the adapter in every call makes a switch hot (the loaded
+        replica swaps it in place, no restart) and restart-safe (a restarted replica, built from the
+        original spec, switches on its first call)."""
+        if adapter != self.scorer.adapter:
+            self.scorer.set_adapter(adapter)
         result = self.cache.get_or_compute(self.scorer, items, self.spec.fmt)
         self.chunks_done += 1
         return result.phi

@@ -48,6 +48,7 @@ from stackray.game.config import knobs
 from stackray.run.config_data import check_specs, load_run_items, resolve_path, resolve_spec
 from stackray.run.config_io import ConfigError, error_lines, read_yaml
 from stackray.scoring import BACKENDS, FORMATS
+from stackray.train.settings import LoraSettings
 
 __all__ = ["ConfigError", "RunConfig", "Section", "config_from_dict", "load_config"]
 
@@ -184,6 +185,10 @@ class ServeSection(Section):
     level: Annotated[float, Field(gt=0, lt=1)] = 0.1
 
 
+class LoraSection(LoraSettings):
+    """LoRA phases on the paid labels (stackray.train.settings documents each key); off by default."""
+
+
 def _judged_by_game_config(value: Any, info: ValidationInfo) -> Any:
     """GameConfig's own check of one field (the others at their defaults), reported at `game.<field>`."""
     try:
@@ -227,6 +232,7 @@ class RunConfig(Section):
     ray: RaySection = RaySection()
     run: RunSection = RunSection()
     serve: ServeSection = ServeSection()
+    lora: LoraSection = LoraSection()
 
     _source: str = PrivateAttr("<dict>")
     _items: tuple[list[MCItem], list[MCItem]] | None = PrivateAttr(None)
@@ -238,6 +244,12 @@ class RunConfig(Section):
         if self.oracle.kind == "human" and self.data.orders > 1:
             raise _config_error("data.orders", "replays the pool with gold answers; a human-oracle run plays one order "
                                 "(each order would pay for its labels again)")
+        if self.lora.enabled and len(self.strategies) != 1:  # one adapter: trained on one strategy's labels
+            raise _config_error("strategies", f"a run with lora.enabled plays exactly one strategy, got {list(self.strategies)}")
+        if self.lora.enabled and self.scoring.backend != "transformers":
+            raise _config_error("lora", "lora.enabled needs scoring.backend transformers (its scorers hot-reload adapters)")
+        if self.lora.enabled and self.scoring.adapter is not None:
+            raise _config_error("lora", "lora.enabled trains its own adapter on the base; remove scoring.adapter")
         return self
 
     @property

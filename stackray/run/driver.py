@@ -29,6 +29,7 @@ from stackray.run import report
 from stackray.run.config import RaySection, RunConfig, config_from_dict, load_config
 from stackray.run.features import FeatureSource
 from stackray.run.integrity import open_run_dir
+from stackray.run.lora_phases import LoraPhases
 from stackray.run.layout import atomic_write_text, save_arrays, save_checkpoint, strategy_dir
 from stackray.run.ray_game import StrategyGame, start_followers, start_strategy
 from stackray.run.served_head import guard
@@ -101,6 +102,7 @@ class ActiveRun:
         self.games: dict[str, StrategyGame] = {}
         self.metrics: list[dict] = []
         self.features: FeatureSource | None = None
+        self.lora: LoraPhases | None = None
 
     # ---- setup --------------------------------------------------------------------------------------
     def _load_data(self) -> None:
@@ -133,10 +135,15 @@ class ActiveRun:
             folder = strategy_dir(self.run_dir, s, c.strategies)
             self.games[s] = start_strategy(c.game_config(s), folder, self.pool, oracle, dim, self.followers,
                                            c.ray.max_restarts)
+        if c.lora.enabled:  # one strategy (checked with the config)
+            self.lora = LoraPhases(c, self.run_dir, self.pool, self.features, self.games[c.strategies[0]],
+                                   c.ray.max_restarts)
 
     def _restore(self) -> int:
         """Load the checkpoint `open_run_dir` checked the ledgers against; return the first window to play."""
         found = self.opened.checkpoint
+        if self.lora is not None:
+            self.lora.restore(None if found is None else found.meta.get("lora"))
         if found is None:
             self.metrics = []
             report.write_metrics(self.run_dir, self.metrics)
@@ -161,6 +168,7 @@ class ActiveRun:
             start = self._restore()
             try:
                 self._play(start, on_window)
+                self._final_lora_phase()
             except LabelTimeoutError as exc:
                 raise LabelTimeoutError(f"{exc}; continue with: stackray run --resume {self.run_dir}") from None
             return self._finish()
@@ -184,6 +192,8 @@ class ActiveRun:
                 self.followers.share(phi, mask)  # into the object store once for every strategy
             for g in self.games.values():
                 g.step(phi, mask, lambda rounds: feats.take("pool", rounds))
+            if self.lora is not None and self.lora.due(self._labels(), final=False):
+                self.lora.run(b)
             if on_window:
                 on_window("stepped", k)
             states = {s: g.game.state_dict() for s, g in self.games.items()}
@@ -196,12 +206,27 @@ class ActiveRun:
             bar.update(1)
         bar.close()
 
+    def _labels(self) -> int:
+        return int(sum((g.game.paid_at >= 0).sum() for g in self.games.values()))
+
+    def _final_lora_phase(self) -> None:
+        """A last phase on the labels paid since the previous one, checkpointed as the last window again."""
+        if self.lora is None or not self.lora.due(self._labels(), final=True):
+            return
+        T, k = len(self.pool), -(-len(self.pool) // self.config.window) - 1
+        self.lora.run(T)
+        states = {s: g.game.state_dict() for s, g in self.games.items()}
+        self._evaluate(k, T, states)
+        self._checkpoint(k, states)
+
     def _evaluate(self, k: int, rounds: int, states: dict) -> None:
         for s, (arrays, meta) in states.items():
             theta = arrays["leader.theta"]
-            self.metrics.append({"strategy": s, "window": k, "rounds": rounds,
-                                 "labels_used": int(meta["gate"]["labels"]), "cost_used": float(meta["gate"]["spent"]),
-                                 "accuracy": self._accuracy(theta)})
+            row = {"strategy": s, "window": k, "rounds": rounds, "labels_used": int(meta["gate"]["labels"]),
+                   "cost_used": float(meta["gate"]["spent"]), "accuracy": self._accuracy(theta)}
+            if self.lora is not None:
+                row["adapter_version"] = self.lora.version
+            self.metrics.append(row)
 
     def _accuracy(self, theta: np.ndarray) -> float | None:
         if not self.eval:
@@ -213,6 +238,8 @@ class ActiveRun:
         arrays = {f"{s}/{name}": v for s, (arr, _) in states.items() for name, v in arr.items()}
         meta = {"games": {s: m for s, (_, m) in states.items()}, "metrics": self.metrics,
                 "pool_hash": items_hash(self.pool), "played": min(len(self.pool), (k + 1) * self.config.window)}
+        if self.lora is not None:
+            meta["lora"] = self.lora.state()
         save_checkpoint(self.run_dir, k, arrays, meta)
         report.write_metrics(self.run_dir, self.metrics)
 
@@ -227,17 +254,18 @@ class ActiveRun:
     # ---- the end ------------------------------------------------------------------------------------
     def _finish(self) -> dict:
         c = self.config
+        prior_index = c.game_config(c.strategies[0]).prior_index
+        theta0 = np.zeros(len(self.features.names))
+        theta0[prior_index] = 1.0
+        lora_doc, prior_pool, acc_0 = self._start_model(theta0, prior_index)
         pool_phi, pool_mask = self.features.all("pool")
-        theta0 = np.zeros(pool_phi.shape[2])
-        theta0[c.game_config(c.strategies[0]).prior_index] = 1.0
-        acc_0 = self._accuracy(theta0)
         results, heads = {}, {"theta0": theta0}
         for s, g in self.games.items():
             res = g.game.result()
             paid = {e.round: e.answer for e in read_ledger(g.folder / "ledger.jsonl")}
             rounds = np.array(sorted(paid), dtype=np.int64)
             answers = np.array([paid[int(t)] for t in rounds], dtype=np.int64)
-            choice = guard(pool_phi, pool_mask, rounds, answers, c.game_config(s), c.serve.level)
+            choice = guard(pool_phi, pool_mask, rounds, answers, c.game_config(s), c.serve.level, prior=prior_pool[rounds])
             served = res.theta if choice.head == "learned" else theta0
             heads[f"{s}/theta"], heads[f"{s}/served"] = res.theta, served
             acc = self._accuracy(res.theta)
@@ -253,11 +281,38 @@ class ActiveRun:
                "curve": None if curve is None else str(curve),
                "features": {"cache_hits": self.features.hits, "cache_misses": self.features.misses},
                "integrity": self.opened.report()}
+        if lora_doc is not None:
+            doc["lora"] = lora_doc
         report.write_summary(self.run_dir, doc)
         doc["table"] = report.format_table(rows, acc_0)
         return doc
 
+    def _start_model(self, theta0: np.ndarray, prior_index: int) -> tuple[dict | None, np.ndarray, float | None]:
+        """(the LoRA summary, the start's predictions on the pool, the start's held-out accuracy).
+
+        The start is the base model with the zero-shot prior theta0. After LoRA phases the guard
+        compares the served model (base + adapter + head) against that start, so its predictions
+        are read on the base model's features (cached from before the first phase, or scored again),
+        and the features are then switched back to the last adapter."""
+        lora = self.lora if self.lora is not None and self.lora.version else None
+        lora_alone = self._accuracy(theta0) if lora else None
+        if lora:
+            adapter = self.features.spec.adapter
+            self.features.switch_adapter(None)
+        paid = np.nonzero(np.any([g.game.paid_at >= 0 for g in self.games.values()], axis=0))[0]
+        prior_pool = np.full(len(self.pool), -1, dtype=np.int64)  # only the paid rounds' are read
+        phi, mask = self.features.take("pool", paid)
+        prior_pool[paid] = np.where(mask, phi[:, :, prior_index], -np.inf).argmax(axis=1)
+        acc_0 = self._accuracy(theta0)
+        if not lora:
+            return None, prior_pool, acc_0
+        self.features.switch_adapter(adapter)
+        return ({**lora.state(), "adapter": str(self.run_dir / "adapter"), "lora_alone_accuracy": lora_alone},
+                prior_pool, acc_0)
+
     def close(self) -> None:
+        if self.lora is not None:
+            self.lora.close()
         for g in self.games.values():
             try:
                 g.close()

@@ -18,6 +18,7 @@ one set of cache entries, and a window waits only for the chunks that hold its r
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -66,6 +67,22 @@ class FeatureSource:
         self.misses = 0
         self.resubmitted = 0
 
+    def switch_adapter(self, adapter: str | None) -> None:
+        """Score with `adapter` from now on (a LoRA phase's result): every feature is recomputed or read
+        from the cache under keys that include the adapter's content hash, so none of the previous
+        model's features is reused. Chunks in flight are waited for first (they are the old model's)."""
+        for name, i in list(self.in_flight):
+            try:
+                ray_get(self.in_flight.pop((name, i)))
+            except RayActorError:
+                pass  # a dead replica's chunk was the old model's anyway
+        self.spec = replace(self.spec, adapter=adapter)
+        self.keyer.set_adapter(adapter)
+        self.keys = {name: [self._key(self.items[name][a:b]) for a, b in c] for name, c in self.chunks.items()}
+        for name in self.items:
+            self.loaded[name][:] = False
+            self.phi[name][:] = 0.0
+
     def _key(self, items: Sequence[MCItem]) -> str:
         return self.cache.key_of(self.cache.key_material(self.keyer, items, self.cfg.format))
 
@@ -87,7 +104,7 @@ class FeatureSource:
             self.hits += 1
             self._place(name, i, found.phi)
             return
-        self.in_flight[(name, i)] = self._actor(self.misses).featurize.remote(self.items[name][a:b])
+        self.in_flight[(name, i)] = self._actor(self.misses).featurize.remote(self.items[name][a:b], self.spec.adapter)
         self.misses += 1
 
     def _actor(self, n: int):
@@ -115,7 +132,7 @@ class FeatureSource:
             a, b = self.chunks[name][i]
             dead = next((j for j, act in enumerate(self.actors) if _is_dead(act)), 0)
             self.actors[dead] = self._new_scorer()
-            phi = ray_get(self.actors[dead].featurize.remote(self.items[name][a:b]))
+            phi = ray_get(self.actors[dead].featurize.remote(self.items[name][a:b], self.spec.adapter))
         key = self.keys[name][i]
         if not self.cache.paths(key)[1].is_file():  # the scorer may run on another node: keep a copy here
             a, b = self.chunks[name][i]

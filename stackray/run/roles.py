@@ -8,13 +8,14 @@ Every actor of a run is started by `start(role, ...)`, with the row's options:
 | follower    | FollowerActor     | num_cpus=0               | yes (stateless)                  | anywhere         |
 | coordinator | BudgetCoordinator | num_cpus=0               | yes (the ledger answers repaid)  | driver's node    |
 | scorer      | ScorerActor       | `scorer_resources(spec)` | yes (same items, same features)  | anywhere         |
+| trainer     | TrainerActor      | `trainer_resources()`    | yes (a phase is deterministic)   | driver's node    |
 
 Why: a restart policy is part of each role's correctness argument (stackray.actors explains each),
 so it is written down once, next to the others, instead of at every call site. The game's roles
 reserve no CPU (num_cpus=0): each is a light actor that mostly waits on the others, and a
 reservation would hold CPUs the scorers need. The coordinator writes the ledger into the run
 directory, so it runs on the driver's node (on a cluster the run directory lives there; see
-docs/cluster.md).
+docs/cluster.md); so does the trainer, which writes the adapter there.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from stackray.actors.budget_coordinator import BudgetCoordinator
 from stackray.actors.follower import FollowerActor
 from stackray.actors.leader import LeaderActor
 from stackray.actors.scorer import ScorerActor, ScorerSpec
+from stackray.actors.trainer import TrainerActor
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ ROLES: dict[str, Role] = {
     "follower": Role(FollowerActor),
     "coordinator": Role(BudgetCoordinator, on_driver_node=True),
     "scorer": Role(ScorerActor, resources={}),
+    "trainer": Role(TrainerActor, on_driver_node=True),
 }
 
 
@@ -65,6 +68,11 @@ def scorer_resources(spec: ScorerSpec) -> dict:
     if spec.backend == "vllm":
         return {"num_gpus": 1, "num_cpus": 1}
     return {"num_cpus": spec.threads or 1}
+
+
+def trainer_resources() -> dict:
+    """One GPU when the cluster has one; else no reservation (it trains while the scorers wait)."""
+    return {"num_gpus": 1, "num_cpus": 0} if ray.cluster_resources().get("GPU", 0) >= 1 else {"num_cpus": 0}
 
 
 @functools.cache

@@ -79,12 +79,16 @@ def cross_fitted_predictions(phi: np.ndarray, mask: np.ndarray, answers: np.ndar
     return np.where(mask, np.einsum("nkd,nd->nk", phi, theta), -np.inf).argmax(axis=1)
 
 
-def guard(phi: np.ndarray, mask: np.ndarray, rounds: np.ndarray, answers: np.ndarray, config, level: float) -> HeadChoice:
+def guard(phi: np.ndarray, mask: np.ndarray, rounds: np.ndarray, answers: np.ndarray, config, level: float,
+          prior: np.ndarray | None = None) -> HeadChoice:
     """The run's choice of head from what it paid for: the paid `rounds` of the stream phi [T, K, d] and their
-    `answers`, judged by the cross-fitted ridge of the game's `config` (a GameConfig) against the prior."""
+    `answers`, judged by the cross-fitted ridge of the game's `config` (a GameConfig) against the prior.
+    `prior`: the start's predictions on `rounds` when they do not come from `phi` (after LoRA phases phi
+    are the adapted model's features, and the start is the base model's zero-shot choice)."""
     rounds = np.asarray(rounds, dtype=np.int64)
     phi_paid, mask_paid = phi[rounds], mask[rounds]
-    prior = np.where(mask_paid, phi_paid[:, :, config.prior_index], -np.inf).argmax(axis=1)
+    if prior is None:
+        prior = np.where(mask_paid, phi_paid[:, :, config.prior_index], -np.inf).argmax(axis=1)
     held_out = cross_fitted_predictions(phi_paid, mask_paid, answers, lam=config.ridge(phi.shape[2]),
                                         prior_index=config.prior_index)
     return choose_head(held_out, prior, answers, level, "cross-fitted ridge predictions")

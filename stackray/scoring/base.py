@@ -105,6 +105,7 @@ class BaseScorer(abc.ABC):
         self.load_count = 0  # how many times weights were loaded (a cache hit must leave it at 0)
         self.neutral_memo: dict[str, float] | None = None  # see _neutral_sums
         self._fingerprint: str | None = None
+        self._base_fingerprint: str | None = None
         self._projection: np.ndarray | None = None
 
     # ---- identity (no weights needed) -------------------------------------------------------
@@ -125,8 +126,10 @@ class BaseScorer(abc.ABC):
     def fingerprint(self) -> str:
         """Content hash of the weights and the adapter: the model part of a feature-cache key."""
         if self._fingerprint is None:
+            if self._base_fingerprint is None:  # once: a merged adapter changes an in-memory model's weights
+                self._base_fingerprint = self._model_fingerprint()
             adapter = adapter_fingerprint(self.adapter)
-            self._fingerprint = self._model_fingerprint() + (f"+adapter:{adapter}" if adapter else "")
+            self._fingerprint = self._base_fingerprint + (f"+adapter:{adapter}" if adapter else "")
         return self._fingerprint
 
     @property
@@ -170,6 +173,21 @@ class BaseScorer(abc.ABC):
         self, splits: Sequence[PromptSplit], *, batch_size: int, on_done: Callable[[int], None]
     ) -> list[CandidateScores]:
         """Raw scores for each split, in order; call ``on_done(n)`` as n more splits finish."""
+
+    def set_adapter(self, adapter: str | os.PathLike | None) -> None:
+        """Score with another adapter (None: the base) from now on, without restarting the scorer.
+
+        The fingerprint (and so every feature-cache key) follows the new adapter's content, so
+        features of the old one are never reused. A loaded model is switched in place by the backend.
+        """
+        self.adapter = None if adapter is None else str(adapter)
+        self._fingerprint = None
+        if self.model_loaded:
+            self._reload_adapter()
+
+    def _reload_adapter(self) -> None:
+        """Switch a loaded model to `self.adapter`; a backend that cannot, says so."""
+        raise ValueError(f"the {self.backend} scorer cannot switch adapters on a loaded model; start a new scorer")
 
     def ensure_loaded(self) -> None:
         if not self.model_loaded:

@@ -41,14 +41,13 @@ import numpy as np
 
 from stackray.scoring.base import BaseScorer, CandidateScores
 from stackray.scoring.models import ModelSource, resolve_model
+from stackray.scoring.packing import TokenizedSplit, option_logprobs, pack_tree
 from stackray.scoring.prompts import PromptSplit
 
 MODES = ("shared", "naive")
 _DTYPES = ("float32", "bfloat16", "float16")
 _LOGSOFTMAX_ROWS = 512  # rows of [rows, vocab] log-softmax per chunk (bounds peak memory)
 _MAX_BATCH_TOKENS = 8192  # padded packed tokens per shared batch (bounds activations and the mask)
-
-TokenizedSplit = tuple[list[int], list[list[int]]]
 
 
 def available_cpus() -> int:
@@ -97,6 +96,7 @@ class TransformersScorer(BaseScorer):
         self._source: ModelSource | None = None
         self._object = None
         self._config_hidden: int | None = None
+        self._base_state: dict | None = None  # the base weights, kept once an adapter is merged or swapped
         if isinstance(model, (str, os.PathLike)) or model is None:
             self._source = resolve_model(model)
         elif hasattr(model, "config") and hasattr(model, "get_output_embeddings"):
@@ -153,12 +153,28 @@ class TransformersScorer(BaseScorer):
                 tok_at = self._tokenizer_path or self._source.location
                 tok_kw = kw if self._tokenizer_path is None else {}
                 self._tokenizer = AutoTokenizer.from_pretrained(tok_at, **tok_kw)
+        self._model = model.to(device=self.device, dtype=getattr(torch, self.dtype)).eval()
         if self.adapter is not None:
-            from peft import PeftModel
+            self._merge_adapter()
 
-            model = PeftModel.from_pretrained(model, self.adapter).merge_and_unload()
-        model = model.to(device=self.device, dtype=getattr(torch, self.dtype)).eval()
-        self._model = model
+    def _reload_adapter(self) -> None:
+        """Hot reload: restore the base weights from their in-memory copy and merge `self.adapter` (if any).
+
+        The copy is taken the first time it is needed, while the weights are still the base's (a
+        model loaded with an adapter takes it before merging), so no reload from disk is ever needed.
+        """
+        if self._base_state is None:
+            self._base_state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
+        self._model.load_state_dict(self._base_state)
+        if self.adapter is not None:
+            self._merge_adapter()
+
+    def _merge_adapter(self) -> None:
+        from peft import PeftModel
+
+        if self._base_state is None:
+            self._base_state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
+        self._model = PeftModel.from_pretrained(self._model, self.adapter).merge_and_unload().eval()
 
     def generator(self) -> tuple[Any, Any]:
         """(causal LM, tokenizer) with the weights loaded: the server generates text with the very model it scores with."""
@@ -257,54 +273,13 @@ class TransformersScorer(BaseScorer):
         """Tree-packed forward of a batch of questions (see the module docstring)."""
         import torch
 
-        dev, pad = self.device, self._pad_id()
-        rows = [p + [t for c in cs for t in c] for p, cs in batch]
-        n_rows, width = len(rows), max(len(r) for r in rows)
-        ids = torch.full((n_rows, width), pad, dtype=torch.long)
-        seg = torch.full((n_rows, width), -1, dtype=torch.long)  # -1 pad, 0 prompt, k+1 option k
-        pos = torch.zeros((n_rows, width), dtype=torch.long)
-        pred_row, pred_at, targets, pool_row, pool_at, pair_of = [], [], [], [], [], []
-        n_pairs = 0
-        for r, (p, cs) in enumerate(batch):
-            plen = len(p)
-            ids[r, : len(rows[r])] = torch.tensor(rows[r])
-            seg[r, :plen] = 0
-            pos[r, :plen] = torch.arange(plen)
-            at = plen
-            for k, c in enumerate(cs):
-                m = len(c)
-                seg[r, at : at + m] = k + 1
-                pos[r, at : at + m] = torch.arange(plen, plen + m)
-                pred_at += [plen - 1] + list(range(at, at + m - 1))
-                pool_at += list(range(at, at + m))
-                pred_row += [r] * m
-                pool_row += [r] * m
-                targets += c
-                pair_of += [n_pairs] * m
-                at += m
-                n_pairs += 1
-        real = seg >= 0
-        causal = torch.ones(width, width, dtype=torch.bool).tril()
-        allow = causal[None] & ((seg[:, :, None] == seg[:, None, :]) | (seg == 0)[:, None, :])
-        allow &= real[:, :, None] & real[:, None, :]
-        allow |= torch.eye(width, dtype=torch.bool)[None] & ~real[:, :, None]  # pad rows: no all-masked row (NaN)
         dtype = next(self._model.parameters()).dtype
-        mask = torch.zeros((n_rows, 1, width, width), dtype=dtype)
-        mask.masked_fill_(~allow[:, None], torch.finfo(dtype).min)
-        base = self._model.base_model  # the decoder stack without the LM head
-        hid = base(
-            input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev), use_cache=False
-        ).last_hidden_state
-        pair_t = torch.tensor(pair_of, device=dev)
-        tok_lp = self._logprobs(
-            hid[torch.tensor(pred_row, device=dev), torch.tensor(pred_at, device=dev)], torch.tensor(targets, device=dev)
-        )
-        lp = torch.zeros(n_pairs, dtype=torch.float64, device=dev).index_add_(0, pair_t, tok_lp.double())
-        picked = hid[torch.tensor(pool_row, device=dev), torch.tensor(pool_at, device=dev)].float()
-        pooled = torch.zeros((n_pairs, hid.shape[-1]), device=dev).index_add_(0, pair_t, picked)
-        lens = torch.tensor([len(c) for _, cs in batch for c in cs], device=dev)
-        pooled /= lens[:, None]
-        return _split_rows(batch, lp.cpu().numpy(), lens.cpu().numpy(), pooled.cpu().numpy())
+        packed = pack_tree(batch, self._pad_id(), dtype).to(self.device)
+        lp, hid = option_logprobs(self._model, packed, self._logprobs)
+        picked = hid[packed.pool_row, packed.pool_at].float()
+        pooled = torch.zeros((packed.n_pairs, hid.shape[-1]), device=hid.device).index_add_(0, packed.pair_of, picked)
+        pooled /= packed.lens[:, None]
+        return _split_rows(batch, lp.cpu().numpy(), packed.lens.cpu().numpy(), pooled.cpu().numpy())
 
     def _naive_batch(self, seqs: Sequence[tuple[list[int], list[int]]]) -> tuple[np.ndarray, np.ndarray]:
         import torch

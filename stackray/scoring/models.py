@@ -139,6 +139,30 @@ def resolve_model(model: str | os.PathLike | None) -> ModelSource:
     return ModelSource(text, None, False)
 
 
+def load_plain_model(source: ModelSource, dtype: str = "float32", attn_implementation: str | None = None):
+    """(model, tokenizer) in transformers as a plain model: a GGUF is dequantised into a fresh one.
+
+    A GGUF-loaded model is flagged as quantised: it refuses `save_pretrained` and training (the GGUF
+    quantizer is not trainable). Its weights are already dequantised, so they are copied into a fresh
+    model built from the same config (tied embeddings stay tied), which saves and trains like any other.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kw = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    attn = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    model = AutoModelForCausalLM.from_pretrained(source.location, dtype=getattr(torch, dtype), **kw, **attn)
+    tokenizer = AutoTokenizer.from_pretrained(source.location, **kw)
+    if source.gguf_file:
+        config = model.config
+        if hasattr(config, "quantization_config"):
+            delattr(config, "quantization_config")
+        fresh = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype), **attn)
+        fresh.load_state_dict(model.state_dict(), strict=True)
+        model = fresh
+    return model, tokenizer
+
+
 def adapter_fingerprint(adapter: str | os.PathLike | None) -> str:
     """Content hash of a peft adapter folder ("" for no adapter)."""
     if adapter is None:

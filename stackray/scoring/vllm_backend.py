@@ -64,7 +64,7 @@ import numpy as np
 
 from stackray.scoring.base import BaseScorer, CandidateScores
 from stackray.scoring.hf_backend import TransformersScorer
-from stackray.scoring.models import ModelSource, adapter_fingerprint, resolve_model
+from stackray.scoring.models import ModelSource, adapter_fingerprint, load_plain_model, resolve_model
 from stackray.scoring.prompts import PromptSplit
 
 LORA_MODES = ("merge", "request")
@@ -96,26 +96,6 @@ def _build_folder(target: Path, make: Callable[[Path], None]) -> Path:
     return target
 
 
-def _load_hf(source: ModelSource, dtype: str):
-    """(model, tokenizer) in transformers, GGUF dequantised into a fresh, serialisable model."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    kw = {"gguf_file": source.gguf_file} if source.gguf_file else {}
-    model = AutoModelForCausalLM.from_pretrained(source.location, dtype=getattr(torch, dtype), **kw)
-    tokenizer = AutoTokenizer.from_pretrained(source.location, **kw)
-    if source.gguf_file:
-        # A GGUF-loaded model is flagged as quantised and refuses save_pretrained; its weights are
-        # already dequantised, so copy them into a fresh model built from the same config.
-        config = model.config
-        if hasattr(config, "quantization_config"):
-            delattr(config, "quantization_config")
-        fresh = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype))
-        fresh.load_state_dict(model.state_dict(), strict=True)
-        model = fresh
-    return model, tokenizer
-
-
 def hf_folder(source: ModelSource, adapter: str | None = None, dtype: str = "float32") -> str:
     """A Hugging Face folder vLLM can load: ``source`` as is, or converted (GGUF) / merged (adapter), cached."""
     if not source.gguf_file and adapter is None:
@@ -124,7 +104,7 @@ def hf_folder(source: ModelSource, adapter: str | None = None, dtype: str = "flo
     target = hf_cache_root() / hashlib.sha256(key.encode()).hexdigest()[:24]
 
     def make(tmp: Path) -> None:
-        model, tokenizer = _load_hf(source, dtype)
+        model, tokenizer = load_plain_model(source, dtype)
         if adapter is not None:
             from peft import PeftModel
 

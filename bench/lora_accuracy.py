@@ -1,0 +1,112 @@
+"""LoRA on the paid labels vs the head alone: held-out OpenBookQA accuracy at beta = 0.1, paired by seed.
+
+    PYTHONPATH=. python bench/lora_accuracy.py --seeds 3 [--threads 2] [--out bench/results/lora_accuracy.json]
+
+Per seed s: the demo's 700 OpenBookQA train questions in the order of permutation 100 + s are the
+stream; llf plays it on the base model's cached features with the demo's game settings (70 labels);
+then, on the same paid labels,
+
+- head alone: llf's theta on the base features (what the demo serves today);
+- LoRA alone: a LoRA phase trained on the paid labels (the run's trainer, the demo's lora settings,
+  alternatives = the 3 hardest under llf's final theta), zero-shot prior theta0 on the adapted features;
+- LoRA + refit head: the leader refit from the paid labels on the adapted features.
+
+Accuracy on the demo's 300 test questions. Base features come from the shared feature cache (run
+`make demo` first); adapted features are scored here into a private cache folder. It also records
+the wall time of each phase (training only) on this machine, and the load average while it ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from label_efficiency_ablations import load_cached  # noqa: E402
+
+from stackray.data import gold_array, load_items, option_mask  # noqa: E402
+from stackray.game import play, predict  # noqa: E402
+from stackray.run import load_config  # noqa: E402
+from stackray.run.lora_phases import hardest_alternatives, refit_leader  # noqa: E402
+from stackray.scoring import FeatureCache, load_scorer  # noqa: E402
+from stackray.train import LoraSettings, LoraTrainer, TrainExample  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def adapted(scorer, cache: FeatureCache, items) -> np.ndarray:
+    return cache.get_or_compute(scorer, items, "cloze").phi.astype(np.float64)
+
+
+def one_seed(seed: int, cfg, settings: LoraSettings, trainer: LoraTrainer, scorer, cache, base, work: Path) -> dict:
+    pool_phi, pool_mask, pool_gold, eval_phi, eval_mask, eval_gold, pool, evals = base
+    perm = np.random.default_rng(100 + seed).permutation(len(pool))
+    game = cfg.game_config("llf")
+    res = play(pool_phi[perm], lambda t: int(pool_gold[perm][t]), game, mask=pool_mask[perm])
+    rounds = np.nonzero(res.queried)[0]
+    idx, gold, paid_at = perm[rounds], pool_gold[perm][rounds], res.paid_at[rounds]
+    theta0 = np.zeros(pool_phi.shape[2])
+    theta0[game.prior_index] = 1.0
+
+    def acc(theta, phi):
+        return float(np.mean(predict(theta, phi, eval_mask) == eval_gold))
+
+    alts = hardest_alternatives(res.theta, pool_phi[idx], pool_mask[idx], gold, settings.negatives)
+    examples = [TrainExample(pool[int(i)], int(g), a) for i, g, a in zip(idx, gold, alts)]
+    phase = trainer.train(examples)
+    print(f"seed {seed}: a {len(examples)}-label phase, {phase.steps} steps, {phase.wall_s:.0f} s "
+          f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+    folder = work / f"seed{seed}" / "adapter"
+    record = trainer.save(folder, version=1, seed=seed)
+    scorer.set_adapter(folder)  # hot: the loaded scorer swaps the adapter in place
+    paid_phi = adapted(scorer, cache, [pool[int(i)] for i in idx])
+    eval_ad = adapted(scorer, cache, evals)
+    leader = refit_leader(paid_phi, pool_mask[idx], gold, paid_at, game)
+    scorer.set_adapter(None)
+    return {"seed": seed, "labels": int(len(idx)), "zero_shot": acc(theta0, eval_phi), "head_alone": acc(res.theta, eval_phi),
+            "lora_alone": acc(theta0, eval_ad), "lora_refit_head": acc(leader.theta, eval_ad),
+            "phase_steps": phase.steps, "phase_wall_s": round(phase.wall_s, 1), "phase_loss": phase.loss,
+            "adapter_fingerprint": record["adapter_fingerprint"], "load_avg_1m": os.getloadavg()[0]}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--work", default="/tmp/stackray-lora-bench")
+    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "lora_accuracy.json"))
+    args = ap.parse_args(argv)
+    cfg = load_config(REPO / "configs" / "demo_openbookqa.yaml")
+    lora_cfg = load_config(REPO / "configs" / "demo_openbookqa_lora.yaml").lora
+    settings = lora_cfg.model_copy(update={"threads": args.threads})
+    _, evals = cfg.items()
+    pool = load_items("openbookqa:train", limit=700, seed=0)  # the items load_cached assembles, in its order
+    pool_phi, pool_mask, pool_gold, _ = load_cached("openbookqa:train", 700)
+    work = Path(args.work)
+    trainer = LoraTrainer(settings)
+    scorer = load_scorer(d_h=64, num_threads=args.threads)
+    cache = FeatureCache(work / "cache")
+    eval_phi = adapted(scorer, cache, evals)  # the base model's (no adapter yet)
+    eval_mask, eval_gold = option_mask(evals), gold_array(evals)
+    base = (pool_phi, pool_mask, pool_gold, eval_phi, eval_mask, eval_gold, pool, evals)
+    out = Path(args.out)
+    rows = json.loads(out.read_text())["rows"] if out.is_file() else []
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        started = time.time()
+        row = one_seed(seed, cfg, settings, trainer, scorer, cache, base, work)
+        row["seed_wall_s"] = round(time.time() - started, 1)
+        rows = [r for r in rows if r["seed"] != seed] + [row]
+        print(json.dumps(row), flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"settings": settings.model_dump(mode="json"), "rows": rows}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
