@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from stackray.io import file_sha256
+from stackray.io import DataError, file_sha256
 from stackray.run.config import RunConfig
 from stackray.run.config_io import ConfigError, error_lines, read_yaml
 from stackray.run.layout import load_checkpoint
@@ -36,9 +36,6 @@ from stackray.run.layout import load_checkpoint
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
 HEADS = "heads.safetensors"
-ADAPTER_DIR = "adapter"
-ADAPTER_META = "stackray_adapter.json"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ID_HEX = 12
 
 
@@ -149,22 +146,20 @@ def _leader_A_inv(root: Path, strategy: str, dim: int) -> np.ndarray:
 
 
 def _adapter(root: Path, config: RunConfig) -> tuple[str, str] | None:
-    """(folder, adapter fingerprint) of RUN_DIR/adapter, checked against its files and the base model; None without one."""
+    """(folder, adapter fingerprint) of RUN_DIR/adapter, checked against its files (stackray.train.adapter,
+    the module that writes it) and against the run's base model; None without one."""
+    from stackray.train.adapter import ADAPTER_DIR, read_adapter_meta
+
     folder = root / ADAPTER_DIR
     if not folder.exists():
         return None
-    meta = _json(folder / ADAPTER_META)
-    for key in ("base_fingerprint", "adapter_fingerprint"):
-        if not isinstance(meta.get(key), str) or not meta[key]:
-            raise ConfigError(f"{folder / ADAPTER_META}: field '{key}' must be a non-empty string")
-    if not (folder / "adapter_config.json").is_file() or not (folder / ADAPTER_WEIGHTS).is_file():
-        raise ConfigError(f"{folder}: an adapter needs adapter_config.json and {ADAPTER_WEIGHTS}")
-    if file_sha256(folder / ADAPTER_WEIGHTS) != meta["adapter_fingerprint"]:
-        raise ConfigError(f"{folder / ADAPTER_WEIGHTS}: its sha256 is not the adapter_fingerprint recorded in "
-                          f"{ADAPTER_META}; the adapter was changed or damaged")
+    try:
+        meta = read_adapter_meta(folder)
+    except DataError as exc:  # names the file and the field
+        raise ConfigError(str(exc)) from None
     base = base_fingerprint(config.scoring.model)
-    if meta["base_fingerprint"] not in (base, base.split(":", 1)[-1]):
-        raise ConfigError(f"{folder / ADAPTER_META}: the adapter was trained on base {meta['base_fingerprint'][:16]}..., "
+    if meta["base_fingerprint"] != base:
+        raise ConfigError(f"{folder}: the adapter was trained on base {meta['base_fingerprint'][:22]}..., "
                           f"but the run's model is {base[:22]}...; refusing to apply it to another base")
     return str(folder), meta["adapter_fingerprint"]
 

@@ -74,7 +74,7 @@ def _adapter(run_dir: Path, base: str, weights: bytes = b"not really a lora", re
 
 def test_an_adapter_versions_the_id_and_must_match_the_base(finished_run, tmp_path):
     run_dir = _copy(finished_run, tmp_path)
-    base = base_fingerprint(None).split(":", 1)[1]  # the contract: sha256 of the base model file
+    base = base_fingerprint(None)  # the contract: the base's fingerprint as stackray.scoring.models gives it
     folder = _adapter(run_dir, base)
     served = load_served_run(run_dir)
     assert served.adapter == str(folder)
@@ -82,7 +82,7 @@ def test_an_adapter_versions_the_id_and_must_match_the_base(finished_run, tmp_pa
 
     (folder / "stackray_adapter.json").write_text(json.dumps({"base_fingerprint": "0" * 64,
                                                               "adapter_fingerprint": served.model_id[-12:] * 5}))
-    with pytest.raises(ConfigError, match="adapter_fingerprint recorded"):
+    with pytest.raises(ConfigError, match="differs from adapter_fingerprint"):
         load_served_run(run_dir)
     shutil.rmtree(folder)
     _adapter(run_dir, "0" * 64)
