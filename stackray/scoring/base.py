@@ -54,6 +54,7 @@ BASE_COLUMNS = ("mean_logprob", "sum_logprob", "calibration")
 _NEUTRAL_CHUNK = 8  # distinct option texts scored per neutral pseudo-item
 NEUTRAL_MEMO_MAX = 100_000  # texts a `neutral_memo` holds before it starts over (bounds a server's memory)
 _RMS_EPS = 1e-12
+MODEL_LOADS = 0  # model weights loaded in this process, by any scorer (a sweep trial checks it never moves)
 
 
 @dataclass
@@ -190,9 +191,11 @@ class BaseScorer(abc.ABC):
         raise ValueError(f"the {self.backend} scorer cannot switch adapters on a loaded model; start a new scorer")
 
     def ensure_loaded(self) -> None:
+        global MODEL_LOADS
         if not self.model_loaded:
             self._load()
             self.load_count += 1
+            MODEL_LOADS += 1
 
     # ---- features -----------------------------------------------------------------------------
     def featurize(

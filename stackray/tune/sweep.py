@@ -40,14 +40,17 @@ from stackray.tune.trial import references, run_trial
 
 SWEEP_FILE = "sweep.yaml"
 EXPERIMENT = "tune"  # Tune's experiment folder inside the sweep directory
-LM_MODULES = ("torch", "stackray.scoring.hf_backend", "stackray.scoring.vllm_backend")
+def lm_loads() -> int:
+    """Language-model loads so far in this process (0 when no scorer module was ever imported)."""
+    base = sys.modules.get("stackray.scoring.base")
+    return getattr(base, "MODEL_LOADS", 0) if base is not None else 0
 
 
-def assert_no_lm() -> None:
-    """A trial plays on cached arrays only: no LM backend (nor torch) may ever have been loaded in its process."""
-    loaded = [m for m in LM_MODULES if m in sys.modules]
-    if loaded:
-        raise RuntimeError(f"a sweep trial found {', '.join(loaded)} loaded in its process: trials must not run the LM")
+def assert_no_lm(before: int) -> None:
+    """A trial plays on cached arrays only: no LM may be loaded while it runs. (A reused Ray worker may have
+    scored features for an earlier task; what matters is that this trial loads no model.)"""
+    if lm_loads() != before:
+        raise RuntimeError("a sweep trial loaded a language model: trials must not run the LM")
 
 
 def tune_trial(params: dict, *, finished: dict[str, dict], **kw: Any) -> None:
@@ -57,8 +60,10 @@ def tune_trial(params: dict, *, finished: dict[str, dict], **kw: Any) -> None:
     if done is not None:
         tune.report({**done, "replayed": 1})
         return
-    assert_no_lm()
-    tune.report({**run_trial(params, **kw), "replayed": 0})
+    before = lm_loads()
+    result = run_trial(params, **kw)
+    assert_no_lm(before)
+    tune.report({**result, "replayed": 0})
 
 
 # What progress lines and journal records go to, in this driver process; set by run_sweep. Module state
@@ -198,4 +203,4 @@ def _sweep(config: SweepConfig, sweep_dir: Path, items: list, journal: TrialJour
     return {**summary, "seconds": seconds}
 
 
-__all__ = ["run_sweep", "new_sweep_dir", "tune_trial", "assert_no_lm"]
+__all__ = ["run_sweep", "new_sweep_dir", "tune_trial", "assert_no_lm", "lm_loads"]

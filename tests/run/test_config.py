@@ -11,8 +11,20 @@ CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_bundled_configs_validate_and_say_how_to_run(path):
-    config = load_config(path)
-    assert config.game_config(config.strategies[0]).beta > 0
+    """Run configs load as RunConfig, sweep files (tune_*) as SweepConfig; configs/serve.yaml is a Ray Serve
+    config whose app import path is stackray's (its `args` are checked in tests/serve)."""
+    if path.name.startswith("tune_"):
+        from stackray.tune.config import load_sweep
+
+        load_sweep(path)
+    elif path.name == "serve.yaml":
+        import yaml
+
+        (app,) = yaml.safe_load(path.read_text())["applications"]
+        assert app["import_path"] == "stackray.serve.app:build_app"
+    else:
+        config = load_config(path)
+        assert config.game_config(config.strategies[0]).beta > 0
     assert path.read_text().startswith("#"), "the first lines must show the command that runs the config"
     assert path.name in path.read_text().splitlines()[0] or "make demo" in path.read_text().splitlines()[0]
 

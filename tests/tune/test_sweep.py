@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +18,7 @@ from sweeps import grid_points, points_of, smoke_sweep
 from stackray.cli import main
 from stackray.run import load_config
 from stackray.tune.front import pareto_front
-from stackray.tune.sweep import LM_MODULES, assert_no_lm, run_sweep
+from stackray.tune.sweep import assert_no_lm, lm_loads, run_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -83,13 +81,14 @@ def test_test_split_is_reported_for_the_chosen_configs_only(sweep) -> None:
     assert (sweep_dir / "test.md").read_text().count("\n| ") == len(summary["test"]) + 1
 
 
-def test_a_trial_refuses_to_run_where_an_lm_was_loaded(monkeypatch) -> None:
-    for name in LM_MODULES:  # a fresh process: nothing loaded
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    assert_no_lm()
-    monkeypatch.setitem(sys.modules, "stackray.scoring.hf_backend", types.ModuleType("stackray.scoring.hf_backend"))
+def test_a_trial_that_loads_an_lm_is_refused(monkeypatch) -> None:
+    import stackray.scoring.base as base
+
+    before = lm_loads()
+    assert_no_lm(before)  # nothing loaded since: fine
+    monkeypatch.setattr(base, "MODEL_LOADS", base.MODEL_LOADS + 1)  # what BaseScorer.ensure_loaded does
     with pytest.raises(RuntimeError, match="must not run the LM"):
-        assert_no_lm()
+        assert_no_lm(before)
 
 
 def test_split_arrays_are_read_only() -> None:
