@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from stackray.data import load_items
-from stackray.game import GameConfig, play, predict
+from stackray.game import GameConfig, predict
 from stackray.run.served_head import choose_head, cross_fitted_predictions
 
 SCALARS = 3  # mean_logprob, sum_logprob, calibration; then hidden_000.., then bias (constant: no signal)

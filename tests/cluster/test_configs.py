@@ -13,7 +13,6 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import pytest
 import ray
 import yaml
 
