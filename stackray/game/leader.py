@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stackray.game.follower import supervised_pairs
+
 
 @dataclass(frozen=True)
 class LeaderSnapshot:
@@ -53,6 +55,17 @@ class Leader:
         theta.flags.writeable = False
         A_inv.flags.writeable = False
         return LeaderSnapshot(theta=theta, A_inv=A_inv, version=self.version)
+
+    def learn(self, phi: np.ndarray, mask: np.ndarray, gold: np.ndarray, k: int) -> None:
+        """Learn from a window's revealed labels: the follower's hardest negatives (at most k per round) under
+        the theta the window was played with, as one block update. Always a new version, even when no round
+        yields a pair, so that a caller that does not see theta (the Ray driver) knows the version it sent.
+
+        Why the pairs are made here and not by the caller: the leader holds theta, so a leader in its own
+        actor needs only the labelled rows, and the driver never has to fetch theta during a game."""
+        version = self.version
+        self.update(supervised_pairs(self.theta, phi, mask, gold, k))
+        self.version = version + 1
 
     def update(self, Z: np.ndarray, weights: np.ndarray | None = None) -> None:
         """Add labelled pairs z (rows of Z, [m, d]) with weights w (default 1), target margin 1."""

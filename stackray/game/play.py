@@ -7,11 +7,11 @@ For each window:
   3. the follower best-responds with the optimistic alternative y' and the round's margin, width
      and uncertainty are computed (stackray.game.follower.assess);
   4. pending rounds of earlier windows are re-ranked under the new leader (the margin and width of
-     the pair they were played with);
+     the pair they were played with), in the same call as step 3 (stackray.game.follower.assess_window);
   5. the gate picks the rounds to pay for within the paced allowance, and the oracle is asked for
      exactly those, once each;
   6. the follower answers each revealed label with its hardest negatives, and the leader takes the
-     window's pairs in one block update.
+     window's pairs in one block update (both in `Leader.learn`, which holds the theta they are ranked by).
 Unlabelled rounds change nothing. Windows are the unit of work because the scoring fleet works in
 batches and a block update of A^-1 is far cheaper than W rank-one updates.
 
@@ -27,7 +27,8 @@ from typing import Callable
 import numpy as np
 
 from stackray.game.config import GameConfig
-from stackray.game.follower import assess, confidence, masked_scores, supervised_pairs
+from stackray.game.follower import assess_window as _assess
+from stackray.game.follower import masked_scores
 from stackray.game.gates import make_gate
 from stackray.game.leader import Leader
 from stackray.game.roles import AssessWindow, GateRole, LeaderRole
@@ -68,7 +69,7 @@ class Game:
         self.leader = leader if leader is not None else Leader(dim, lam=config.ridge(dim), prior_index=config.prior_index)
         self.gate = gate if gate is not None else make_gate(config, total_rounds, costs)
         self.assess_window = assess_window or (
-            lambda snap, phi, mask: assess(snap, phi, mask, alpha=config.alpha, c=config.c, tau=config.tau))
+            lambda snap, phi, mask, pending_z: _assess(snap, phi, mask, pending_z, alpha=config.alpha, c=config.c, tau=config.tau))
         self.played = 0
         self.predictions = np.full(total_rounds, -1, dtype=np.int64)
         self.alternatives = np.full(total_rounds, -1, dtype=np.int64)
@@ -85,8 +86,14 @@ class Game:
         """
         cfg = self.config
         rounds = np.arange(self.played, self.played + len(phi_window))
+        pending = self.gate.pending_rounds()
+        pending_z = None
+        if pending.size:
+            pending_phi, _ = features_of(pending)
+            rows = np.arange(len(pending))
+            pending_z = pending_phi[rows, self.predictions[pending]] - pending_phi[rows, self.alternatives[pending]]
         snapshot = self.leader.commit()
-        window = self.assess_window(snapshot, phi_window, mask_window)
+        window, pending_window = self.assess_window(snapshot, phi_window, mask_window, pending_z)
         self.predictions[rounds] = window.prediction
         self.alternatives[rounds] = window.alternative
         self.margins[rounds] = window.margin
@@ -94,13 +101,6 @@ class Game:
         self.uncertain[rounds] = window.uncertain
         self.played = int(rounds[-1]) + 1 if len(rounds) else self.played
 
-        pending = self.gate.pending_rounds()
-        pending_window = None
-        if pending.size:
-            pending_phi, _ = features_of(pending)
-            rows = np.arange(len(pending))
-            z = pending_phi[rows, self.predictions[pending]] - pending_phi[rows, self.alternatives[pending]]
-            pending_window = confidence(snapshot, z, c=cfg.c, tau=cfg.tau)
         chosen = self.gate.select(rounds, window, pending, pending_window, self.played)
         if chosen.size == 0:
             return chosen
@@ -108,7 +108,7 @@ class Game:
         phi_c, mask_c = _rows_of(chosen, rounds, phi_window, mask_window, features_of)
         gold = np.array([_checked_answer(oracle(int(t)), mask_c[i], int(t)) for i, t in enumerate(chosen)])
         self.paid_at[chosen] = self.played
-        self.leader.update(supervised_pairs(snapshot.theta, phi_c, mask_c, gold, cfg.negatives))
+        self.leader.learn(phi_c, mask_c, gold, cfg.negatives)
         return chosen
 
     RECORD = ("predictions", "alternatives", "margins", "widths", "uncertain", "paid_at")

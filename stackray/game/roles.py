@@ -46,6 +46,9 @@ class LeaderRole(Protocol):
     def commit(self) -> Snapshot:
         """The snapshot every round of the next window is played against."""
 
+    def learn(self, phi: np.ndarray, mask: np.ndarray, gold: np.ndarray, k: int) -> None:
+        """Learn from a window's labelled rows (their hardest negatives under the committed theta): a new version."""
+
     def update(self, Z: np.ndarray) -> None:
         """Learn from the pairs Z [m, d] (m = 0: no change)."""
 
@@ -78,6 +81,8 @@ class GateRole(Protocol):
 
 @runtime_checkable
 class AssessWindow(Protocol):
-    """The follower's side of a window: prediction, best response, margin and width of every round."""
+    """The follower's side of a window: prediction, best response, margin and width of every round, and the
+    confidence of the pending rounds' played pairs `pending_z` [p, d] (None when nothing is pending)."""
 
-    def __call__(self, snapshot: Snapshot, phi: np.ndarray, mask: np.ndarray) -> WindowAssessment: ...
+    def __call__(self, snapshot: Snapshot, phi: np.ndarray, mask: np.ndarray,
+                 pending_z: np.ndarray | None) -> tuple[WindowAssessment, Confidence | None]: ...

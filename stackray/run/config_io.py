@@ -12,10 +12,12 @@ be in (0, 1], got 2.0`, one line per problem, every problem at once.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from pydantic import BaseModel, ValidationError
+
+from stackray.io import atomic_write_text
 
 
 class ConfigError(ValueError):
@@ -61,6 +63,33 @@ def read_yaml(path: Path) -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(raw).__name__}")
     return raw
+
+
+def settle_config(folder: Path, name: str, load: Callable[[Path], Any], config: Any, resume: bool, *,
+                  what: str, command: str, header: str | None = None, prepare: Callable[[], Any] | None = None) -> Any:
+    """The config a run or sweep directory plays. On resume the one stored in FOLDER/NAME (a config given must
+    equal it); for a new directory `config`, written there (atomic, fsynced) under a header naming
+    `command --resume FOLDER` (and starting with `header`, default "the config of this WHAT"), after `prepare()` (e.g. the data checks), so a bad config leaves nothing
+    behind; a folder that already holds one is refused. `what` names the directory's kind ("run", "sweep")."""
+    saved = folder / name
+    if resume:
+        if not saved.is_file():
+            raise FileNotFoundError(f"{saved}: not a {what} directory (no {name}); nothing to resume")
+        stored = load(saved)
+        if config is not None and config.to_dict() != stored.to_dict():
+            raise ValueError(f"{config.source}: differs from {saved}, the config the {what} was started with; "
+                             f"resume without a config or with the same one")
+        return stored
+    if config is None:
+        raise ValueError(f"a new {what} needs a config (or {command} --resume DIR)")
+    if saved.exists():
+        raise ValueError(f"{folder}: already holds a {what}; resume it with: {command} --resume {folder}")
+    if prepare is not None:
+        prepare()
+    folder.mkdir(parents=True, exist_ok=True)
+    first = f"# {header or 'the config of this ' + what}; resume it with: {command} --resume {folder}\n"
+    atomic_write_text(saved, first + yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return config
 
 
 # error type -> what the key expected, for type errors ("scoring.d_h: expected int, got 'many'")

@@ -18,7 +18,6 @@ from typing import Callable
 
 import numpy as np
 import ray
-import yaml
 
 from stackray.actors import GoldOracleSpec, HumanOracleSpec, OracleSpec
 from stackray.budget import LabelTimeoutError, read_ledger
@@ -27,10 +26,11 @@ from stackray.errors import install_signal_handlers, signal_handlers_installed
 from stackray.game import predict
 from stackray.run import report
 from stackray.run.config import RaySection, RunConfig, config_from_dict, load_config
+from stackray.run.config_io import settle_config
 from stackray.run.features import FeatureSource
 from stackray.run.integrity import open_run_dir
 from stackray.run.lora_phases import LoraPhases
-from stackray.run.layout import atomic_write_text, save_arrays, save_checkpoint, strategy_dir
+from stackray.run.layout import save_arrays, save_checkpoint, strategy_dir
 from stackray.run.ray_game import StrategyGame, start_followers, start_strategy
 from stackray.run.served_head import guard
 
@@ -59,26 +59,10 @@ def init_ray(cfg: RaySection) -> bool:
 
 
 def run_config(run_dir: Path, config: RunConfig | None, resume: bool, what: str) -> RunConfig:
-    """The config a run directory plays: on resume the stored one (a config given must equal it); for a
-    new run `config`, written to RUN_DIR/config.yaml, a directory that already holds a run refused."""
-    saved = run_dir / CONFIG_FILE
-    if resume:
-        if not saved.is_file():
-            raise FileNotFoundError(f"{saved}: not a run directory (no {CONFIG_FILE}); nothing to resume")
-        stored = load_config(saved)
-        if config is not None and config.to_dict() != stored.to_dict():
-            raise ValueError(f"{config.source}: differs from {saved}, the config the run was started with; "
-                             f"resume without a config or with the same one")
-        return stored
-    if config is None:
-        raise ValueError("a new run needs a config")
-    if saved.exists():
-        raise ValueError(f"{run_dir}: already holds a run; resume it with --resume {run_dir}")
-    config.items()  # hub data is fetched and checked here: a bad data spec leaves no run directory
-    run_dir.mkdir(parents=True, exist_ok=True)
-    header = f"# {what}; resume it with: stackray run --resume {run_dir}\n"
-    atomic_write_text(saved, header + yaml.safe_dump(config.to_dict(), sort_keys=False))
-    return config
+    """The config a run directory plays (`settle_config`); a new run's data is fetched and checked first,
+    so a bad data spec leaves no run directory."""
+    return settle_config(run_dir, CONFIG_FILE, load_config, config, resume, what="run", command="stackray run",
+                         header=what, prepare=None if config is None else config.items)
 
 
 def play_order(n: int, order: int) -> np.ndarray:

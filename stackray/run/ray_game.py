@@ -65,8 +65,9 @@ def start_strategy(config: GameConfig, folder: Path, items: Sequence[MCItem], or
     T = len(items)
     coordinator = roles.start("coordinator", config, str(folder), [it.id for it in items], oracle, costs,
                               max_restarts=max_restarts)
-    leader_actor = roles.start("leader", dim, config.ridge(dim), config.prior_index, max_restarts=max_restarts)
-    leader = LeaderProxy(leader_actor, dim, config.ridge(dim), config.prior_index)
+    # The leader hosts a follower: windows that need one shard are assessed where the snapshot already is.
+    leader_actor = roles.start("leader", dim, config.ridge(dim), config.prior_index, config, max_restarts=max_restarts)
+    leader = LeaderProxy(leader_actor, dim, config.ridge(dim), config.prior_index, hosts_follower=True)
     gate = CoordinatorGate(coordinator, config, T, costs)
     game = Game(config, T, dim, costs, leader=leader, gate=gate, assess_window=followers)
     return StrategyGame(config.strategy, config, game, leader, gate, coordinator, leader_actor, folder)

@@ -22,14 +22,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 from ray import tune
 from ray.tune import Callback
 from ray.tune.logger import JsonLoggerCallback
 
 from stackray.errors import Interrupted
 from stackray.game import GameConfig
-from stackray.io import atomic_write_text
+from stackray.run.config_io import settle_config
 from stackray.tune import report
 from stackray.tune.config import SweepConfig, load_sweep
 from stackray.tune.journal import TrialJournal, metrics_of, params_key
@@ -98,22 +97,8 @@ def new_sweep_dir(config: SweepConfig, root: str | Path = "sweeps") -> Path:
 
 
 def _open_dir(config: SweepConfig | None, sweep_dir: Path, resume: bool) -> SweepConfig:
-    saved = sweep_dir / SWEEP_FILE
-    if resume:
-        if not saved.is_file():
-            raise FileNotFoundError(f"{saved}: not a sweep directory (no {SWEEP_FILE}); nothing to resume")
-        stored = load_sweep(saved)
-        if config is not None and config.to_dict() != stored.to_dict():
-            raise ValueError(f"{config.source}: differs from {saved}, the sweep as started; resume without a file")
-        return stored
-    if config is None:
-        raise ValueError("a new sweep needs a SWEEP.yaml (or --resume SWEEP_DIR)")
-    if saved.exists():
-        raise ValueError(f"{sweep_dir}: already holds a sweep; resume it with: stackray tune --resume {sweep_dir}")
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    header = f"# the sweep of this directory; resume it with: stackray tune --resume {sweep_dir}\n"
-    atomic_write_text(saved, header + yaml.safe_dump(config.to_dict(), sort_keys=False))
-    return config
+    return settle_config(sweep_dir, SWEEP_FILE, load_sweep, config, resume, what="sweep", command="stackray tune",
+                         header="the sweep of this directory")
 
 
 def _base_game(config: SweepConfig, dim: int) -> GameConfig:

@@ -49,7 +49,7 @@ def test_a_new_run_never_reuses_a_run_directory(tmp_path, tiny_model, tiny_cache
     config = load_config(tiny_config(tmp_path, tiny_model, tiny_cache))
     ActiveRun(config, tmp_path / "run")
     before = _files(tmp_path / "run")
-    with pytest.raises(ValueError, match=r"run: already holds a run; resume it with --resume .*/run$"):
+    with pytest.raises(ValueError, match=r"run: already holds a run; resume it with: stackray run --resume .*/run$"):
         ActiveRun(config, tmp_path / "run")
     assert _files(tmp_path / "run") == before
 
