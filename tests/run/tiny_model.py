@@ -2,7 +2,7 @@
 
 Why: the run tests need a real transformers scorer that loads in a second (the real SmolLM2 loads in
 ~20-30 s), so ScorerActors can be killed, restarted and retried quickly. Weights are seeded, so the
-features are deterministic; the tokenizer comes from the bundled GGUF (no download).
+features are deterministic; the tokenizer is the bundled GGUF's (no download).
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ def build_tiny_model(folder: Path) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from stackray.scoring.models import resolve_model
+    from stackray.scoring.models import hf_folder, resolve_model
 
-    source = resolve_model(None)
-    tok = AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
+    tok = AutoTokenizer.from_pretrained(hf_folder(resolve_model(None)))  # the GGUF's tokenizer, converted once
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,

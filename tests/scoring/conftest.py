@@ -9,10 +9,10 @@ import pytest
 def smollm_tokenizer():
     from transformers import AutoTokenizer
 
-    from stackray.scoring.models import resolve_model
+    from stackray.scoring.models import hf_folder, resolve_model
 
-    source = resolve_model(None)
-    return AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
+    # the GGUF's tokenizer as converted once (tests/scoring/test_models_real.py checks it against the GGUF's own)
+    return AutoTokenizer.from_pretrained(hf_folder(resolve_model(None)))
 
 
 @pytest.fixture(scope="session")

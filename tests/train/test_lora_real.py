@@ -60,15 +60,9 @@ def test_the_adapter_record_names_the_base_and_the_weights(phase):
 
 
 @pytest.fixture(scope="module")
-def plain_base():
+def plain_base(gguf_base):
     """The base loaded the ordinary way (transformers from the GGUF), not through stackray's loader."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from stackray.scoring.models import resolve_model
-
-    source = resolve_model(None)
-    model = AutoModelForCausalLM.from_pretrained(source.location, gguf_file=source.gguf_file).eval()
-    return model, AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
+    return gguf_base
 
 
 def _plain_sum_logprobs(model, tokenizer, item) -> np.ndarray:
