@@ -55,7 +55,7 @@ def game_settings() -> dict:
     """The demo config's game section (everything but beta): the settings a user starts from."""
     demo = config_from_dict(_yaml(ROOT / "configs" / "demo_openbookqa.yaml"), "configs/demo_openbookqa.yaml", ROOT / "configs")
     game = demo.game_config("llf")
-    return {k: getattr(game, k) for k in ("c", "lam", "lam_tail", "tail_from", "alpha", "window", "max_wait", "rank", "negatives")}
+    return {k: getattr(game, k) for k in ("c", "lam", "lam_tail", "tail_from", "alpha", "window", "max_wait", "rank", "negatives", "audit")}
 
 
 def _yaml(path: Path) -> dict:
@@ -101,10 +101,16 @@ def play_one(strategy: str, beta: float, seed: int, feats: dict, settings: dict)
     res = play(phi[order], lambda t: int(gold[order][t]), cfg, mask=mask[order])
     correct = predict(res.theta, e_phi, e_mask) == e_gold
     zero = zero_shot_correct(e_phi, e_mask, e_gold)
+    paid, unpaid = np.nonzero(res.queried)[0], np.nonzero(~res.queried)[0]
+    # The stream's unpaid rounds: questions of the pool the head never saw a label of. A development
+    # split for choosing the game's or the guard's settings (bench/guard_audit.py), never the eval split.
+    s_phi, s_mask, s_gold = phi[order][unpaid], mask[order][unpaid], gold[order][unpaid]
     record = {"strategy": strategy, "beta": beta, "seed": seed, "labels": int(res.labels_used),
-              "acc": float(correct.mean()), "correct": correct.astype(int).tolist()}
-    paid = np.nonzero(res.queried)[0]
-    choice = guard(phi[order], mask[order], paid, gold[order][paid], cfg, LEVEL)  # what a run would serve
+              "acc": float(correct.mean()), "correct": correct.astype(int).tolist(),
+              "stream_acc": float(np.mean(predict(res.theta, s_phi, s_mask) == s_gold)) if unpaid.size else None,
+              "stream_zero": float(zero_shot_correct(s_phi, s_mask, s_gold).mean()) if unpaid.size else None}
+    choice = guard(phi[order], mask[order], paid, gold[order][paid], cfg, LEVEL,  # what a run would serve
+                   audited=res.audited[paid])
     served_acc = record["acc"] if choice.head == "learned" else float(zero.mean())
     return {**record, "served": choice.head, "served_acc": served_acc}
 

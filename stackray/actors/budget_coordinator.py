@@ -118,6 +118,9 @@ class CoordinatorGate:
     def pending_rounds(self) -> np.ndarray:
         return self.mirror.pending_rounds()
 
+    def audit_rounds(self) -> np.ndarray | None:
+        return self.mirror.audit_rounds()
+
     def select(self, rounds, window, pending, pending_window, rounds_played) -> np.ndarray:
         # ray_get hands back the actor's own exception (a label timeout, a bad answer): plain to the user.
         chosen, answers, state = ray_get(self.actor.select.remote(

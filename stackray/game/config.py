@@ -46,8 +46,11 @@ class GameConfig:
     max_wait: int = _knob(2, "windows an uncertain round that did not fit may wait in the pending queue")
     slack: int = _knob(0, "extra labels allowed over the pace ceil(beta * n)")
     prior_index: int = _knob(0, "the feature column theta0 puts weight 1 on (the LM's length-normalised log-lik)")
-    seed: int = _knob(0, "seeds the `random` baseline; every other strategy is deterministic")
+    seed: int = _knob(0, "seeds the `random` baseline and the audit draws; nothing else is random")
     negatives: int = _knob(3, "k: at most this many supervised hardest negatives per labelled round")
+    audit: float = _knob(0.0, "share of the budget `llf`, `margin` and `entropy` spend on rounds drawn uniformly at "
+                         "random (audit labels): they train the head like any label and are the served-head guard's "
+                         "unbiased evidence; 0: none")
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -74,6 +77,9 @@ class GameConfig:
                 raise ValueError(f"GameConfig.{name}: must be an integer, got {value!r}")
             if value < low:
                 raise ValueError(f"GameConfig.{name}: must be >= {low}, got {value}")
+        _check_real("audit", self.audit)
+        if not 0.0 <= self.audit < 1.0:
+            raise ValueError(f"GameConfig.audit: must be in [0, 1), got {self.audit}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"GameConfig.seed: must be an integer, got {self.seed!r}")
 

@@ -50,6 +50,8 @@ class GameResult:
     cost_used: float
     budget: float
     pairs: int  # supervised pairs the leader learned from
+    audited: np.ndarray  # bool [T]: paid rounds drawn without looking at the model (GameConfig.audit; all paid
+    # rounds of a uniform gate such as random): the served-head guard's unbiased evidence
 
 
 class Game:
@@ -132,12 +134,14 @@ class Game:
 
     def result(self) -> GameResult:
         queried = self.paid_at >= 0
+        audit = self.gate.audit_rounds()
+        audited = queried.copy() if audit is None else np.isin(np.arange(self.T), audit)
         return GameResult(
             predictions=self.predictions.copy(), queried=queried, labels_used=int(queried.sum()),
             theta=self.leader.theta.copy(), alternatives=self.alternatives.copy(), margins=self.margins.copy(),
             widths=self.widths.copy(), uncertain=self.uncertain.copy(), paid_at=self.paid_at.copy(),
             cost_used=self.gate.spent, budget=self.gate.budget,
-            pairs=self.leader.pairs_seen,
+            pairs=self.leader.pairs_seen, audited=audited,
         )
 
 

@@ -70,6 +70,9 @@ class GateRole(Protocol):
     def pending_rounds(self) -> np.ndarray:
         """Rounds of earlier windows to re-assess under the new snapshot."""
 
+    def audit_rounds(self) -> np.ndarray | None:
+        """Paid rounds drawn without looking at the model (None: every paid round)."""
+
     def select(self, rounds: np.ndarray, window: WindowAssessment, pending: np.ndarray,
                pending_window: Confidence | None, rounds_played: int) -> np.ndarray:
         """The rounds to pay for now, in the order the oracle is asked."""

@@ -17,7 +17,14 @@ start of the run, not the one served; on OpenBookQA, where the final head gains 
 dev split, that test kept the prior in most runs (docs/game.md, "The guard"). A held-out refit on n - 1 of n
 labels is nearly the served head and still never sees the answer it is scored on. Its blind spot is
 the gate's selection: LLF pays for uncertain rounds, so the comparison is made on the rounds where
-the model was unsure, the ones a head can actually change.
+the model was unsure, where the prior is weakest. A head that is worse on the whole stream can still win
+there (measured on ARC-Challenge: 3 such heads served, the worst 0.080 below zero-shot; docs/game.md).
+
+Audit rounds close that gap (GameConfig.audit). They were drawn uniformly from the stream, so on them the
+learned-vs-prior comparison is unbiased for the whole stream, if small. The learned head is served only
+when, in addition to the sign test on all paid rounds, it does not lose to the prior on the audit rounds
+(audit wins >= audit losses). For a gate that pays only for uniform rounds (random, passive, full) every
+paid round is an audit round and this adds nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ class HeadChoice:
     wins: int
     losses: int
     p_value: float | None
+    audit_rounds: int | None = None  # the paid rounds drawn uniformly (None: not told which were)
+    audit_wins: int | None = None
+    audit_losses: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,24 +90,25 @@ def cross_fitted_predictions(phi: np.ndarray, mask: np.ndarray, answers: np.ndar
 
 
 def guard(phi: np.ndarray, mask: np.ndarray, rounds: np.ndarray, answers: np.ndarray, config, level: float,
-          prior: np.ndarray | None = None) -> HeadChoice:
+          prior: np.ndarray | None = None, audited: np.ndarray | None = None) -> HeadChoice:
     """The run's choice of head from what it paid for: the paid `rounds` of the stream phi [T, K, d] and their
     `answers`, judged by the cross-fitted ridge of the game's `config` (a GameConfig) against the prior.
     `prior`: the start's predictions on `rounds` when they do not come from `phi` (after LoRA phases phi
-    are the adapted model's features, and the start is the base model's zero-shot choice)."""
+    are the adapted model's features, and the start is the base model's zero-shot choice). `audited` (bool,
+    one per paid round): which were drawn uniformly (GameResult.audited); None: not known."""
     rounds = np.asarray(rounds, dtype=np.int64)
     phi_paid, mask_paid = phi[rounds], mask[rounds]
     if prior is None:
         prior = np.where(mask_paid, phi_paid[:, :, config.prior_index], -np.inf).argmax(axis=1)
     held_out = cross_fitted_predictions(phi_paid, mask_paid, answers, lam=config.ridge(phi.shape[2]),
                                         prior_index=config.prior_index)
-    return choose_head(held_out, prior, answers, level, "cross-fitted ridge predictions")
+    return choose_head(held_out, prior, answers, level, "cross-fitted ridge predictions", audited)
 
 
 def choose_head(predictions: np.ndarray, prior_predictions: np.ndarray, answers: np.ndarray, level: float,
-                evidence: str = "pre-label forecasts") -> HeadChoice:
+                evidence: str = "pre-label forecasts", audited: np.ndarray | None = None) -> HeadChoice:
     """Decide from out-of-sample predictions of the paid rounds (named by `evidence` in the reason),
-    the prior's predictions and the paid answers."""
+    the prior's predictions and the paid answers; with `audited`, the audit rounds must not contradict."""
     predictions, prior_predictions, answers = (np.asarray(a, dtype=np.int64) for a in (predictions, prior_predictions, answers))
     if not predictions.shape == prior_predictions.shape == answers.shape:
         raise ValueError("choose_head: predictions, prior predictions and answers must have the same length")
@@ -108,6 +119,20 @@ def choose_head(predictions: np.ndarray, prior_predictions: np.ndarray, answers:
     wins, losses = int(np.sum(learned_ok & ~prior_ok)), int(np.sum(prior_ok & ~learned_ok))
     p = sign_test(wins, losses)
     stats = f"on {n} paid rounds the {evidence} beat the prior {wins} times and lost {losses} (sign test p = {p:.3g})"
-    if wins > losses and p <= level:
-        return HeadChoice("learned", f"{stats} <= {level:g}", n, wins, losses, p)
-    return HeadChoice("prior", f"{stats}; not significant at {level:g}, so the zero-shot prior is kept", n, wins, losses, p)
+    audit: tuple = (None, None, None)
+    if audited is not None:
+        audited = np.asarray(audited, dtype=bool)
+        if audited.shape != answers.shape:
+            raise ValueError("choose_head: `audited` must have one flag per paid round")
+        a_wins, a_losses = int(np.sum(learned_ok & ~prior_ok & audited)), int(np.sum(prior_ok & ~learned_ok & audited))
+        audit = (int(audited.sum()), a_wins, a_losses)
+    if not (wins > losses and p <= level):
+        return HeadChoice("prior", f"{stats}; not significant at {level:g}, so the zero-shot prior is kept", n, wins, losses, p, *audit)
+    if audit[0] is not None and audit[0] < n and audit[1] < audit[2]:
+        return HeadChoice("prior", f"{stats} <= {level:g}, but on the {audit[0]} audit rounds (drawn uniformly) it "
+                          f"beat the prior {audit[1]} times and lost {audit[2]}: the gain may be the gate's selection, "
+                          "so the zero-shot prior is kept", n, wins, losses, p, *audit)
+    reason = f"{stats} <= {level:g}"
+    if audit[0] is not None and audit[0] < n:
+        reason += f"; on the {audit[0]} audit rounds (drawn uniformly) it won {audit[1]} and lost {audit[2]}"
+    return HeadChoice("learned", reason, n, wins, losses, p, *audit)

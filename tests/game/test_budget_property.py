@@ -32,8 +32,9 @@ class CountingOracle:
     mixed=st.booleans(),
     seed=st.integers(0, 1000),
     rank=st.sampled_from(RANKS),
+    audit=st.sampled_from([0.0, 0.3]),
 )
-def test_labels_within_budget_and_pace(strategy, beta, T, window, slack, max_wait, K, mixed, seed, rank):
+def test_labels_within_budget_and_pace(strategy, beta, T, window, slack, max_wait, K, mixed, seed, rank, audit):
     rng = np.random.default_rng(seed)
     d = 6
     phi = rng.normal(size=(T, K, d))
@@ -43,13 +44,15 @@ def test_labels_within_budget_and_pace(strategy, beta, T, window, slack, max_wai
         mask = np.arange(K)[None, :] < counts[:, None]
     gold = np.array([rng.choice(np.nonzero(m)[0]) for m in mask])
     oracle = CountingOracle(gold)
-    config = GameConfig(strategy=strategy, beta=beta, window=window, slack=slack, max_wait=max_wait, seed=seed, rank=rank)
+    config = GameConfig(strategy=strategy, beta=beta, window=window, slack=slack, max_wait=max_wait, seed=seed, rank=rank,
+                        audit=audit)
     result = play(phi, oracle, config, mask=mask)
 
     # the oracle was asked exactly for the queried rounds, never twice
     assert len(oracle.calls) == len(set(oracle.calls))
     assert sorted(oracle.calls) == np.nonzero(result.queried)[0].tolist()
     assert result.labels_used == len(oracle.calls)
+    assert not (result.audited & ~result.queried).any()  # audit rounds are paid rounds
     # predictions are always real candidates
     assert mask[np.arange(T), result.predictions].all()
     assert mask[np.arange(T), result.alternatives].all()

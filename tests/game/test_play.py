@@ -127,8 +127,8 @@ def test_game_state_round_trip_continues_identically():
     phi = rng.normal(size=(T, 4, 6))
     gold = rng.integers(0, 4, size=T)
     oracle = gold_oracle(gold)
-    for strategy in ("llf", "random"):
-        cfg = GameConfig(strategy=strategy, beta=0.2, window=W, seed=3)
+    for strategy, audit in (("llf", 0.0), ("random", 0.0), ("llf", 0.3)):
+        cfg = GameConfig(strategy=strategy, beta=0.2, window=W, seed=3, audit=audit)
 
         def features_of(rounds):
             return phi[rounds], np.ones((len(rounds), 4), dtype=bool)
@@ -146,6 +146,7 @@ def test_game_state_round_trip_continues_identically():
         np.testing.assert_array_equal(resumed.theta, whole.theta)
         np.testing.assert_array_equal(resumed.paid_at, whole.paid_at)
         np.testing.assert_array_equal(resumed.predictions, whole.predictions)
+        np.testing.assert_array_equal(resumed.audited, whole.audited)
 
 
 def test_a_stronger_ridge_on_the_tail_is_the_same_game_as_shrunk_tail_features():

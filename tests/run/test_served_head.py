@@ -30,6 +30,22 @@ def test_learned_head_needs_significant_wins():
     assert choose_head(*_case(1, 9, 0), level=0.1).head == "prior"  # worse than the prior
 
 
+def test_audit_rounds_can_veto_a_gain_that_only_the_selected_rounds_show():
+    learned, prior, answers = _case(12, 2, 20)  # significant on all paid rounds (p < 0.01)
+    audited = np.zeros(len(answers), dtype=bool)
+    audited[[12, 13, 20]] = True  # the audit rounds: both losses and a tie
+    choice = choose_head(learned, prior, answers, level=0.1, audited=audited)
+    assert choice.head == "prior" and (choice.audit_rounds, choice.audit_wins, choice.audit_losses) == (3, 0, 2)
+    assert "audit rounds" in choice.reason
+    audited[[0, 1]] = True  # two audit wins more: no longer contradicted
+    choice = choose_head(learned, prior, answers, level=0.1, audited=audited)
+    assert choice.head == "learned" and "won 2 and lost 2" in choice.reason
+    # every paid round uniform (the random gate): the audit adds nothing to the sign test
+    assert choose_head(learned, prior, answers, level=0.1, audited=np.ones(len(answers), bool)).head == "learned"
+    with pytest.raises(ValueError, match="one flag per paid round"):
+        choose_head(learned, prior, answers, level=0.1, audited=audited[:3])
+
+
 def test_no_labels_keeps_the_prior():
     empty = np.zeros(0, dtype=np.int64)
     choice = choose_head(empty, empty, empty, level=0.1)
