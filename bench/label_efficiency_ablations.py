@@ -97,8 +97,9 @@ def transform(name: str, phi, mask):
 
 # ---- pair rules: what a paid label teaches -----------------------------------------------------------
 _play = sys.modules["stackray.game.play"]  # the module (the package re-exports its `play` function)
+_lead = sys.modules["stackray.game.leader"]  # Leader.learn makes a label's pairs with this module's supervised_pairs
 
-_HARDEST = _play.supervised_pairs
+_HARDEST = _lead.supervised_pairs
 
 
 def _all_rivals(theta, phi, mask, gold, k):
@@ -199,13 +200,13 @@ def play_arm(arm: Arm, phi, mask, gold, seeds: int, dev: int, level: float, held
         game = _play.Game(cfg, len(st), X.shape[2])
         oracle = _oracle(arm, gold[st], mask[st], s)
         asked = {}
-        _play.supervised_pairs = _sequential(game.leader) if arm.pairs == "sequential" else PAIR_RULES[arm.pairs]
+        _lead.supervised_pairs = _sequential(game.leader) if arm.pairs == "sequential" else PAIR_RULES[arm.pairs]
         try:
             for start in range(0, len(st), cfg.window):
                 rows = st[start:start + cfg.window]
                 game.step(X[rows], mask[rows], lambda t: asked.setdefault(t, oracle(t)), lambda r: (X[st][r], mask[st][r]))
         finally:
-            _play.supervised_pairs = _HARDEST
+            _lead.supervised_pairs = _HARDEST
         res = game.result()
         acc = float((predict(res.theta, X[dv], mask[dv]) == gold[dv]).mean())
         zero = float((np.where(mask[dv], X[dv][:, :, 0], -np.inf).argmax(1) == gold[dv]).mean())
