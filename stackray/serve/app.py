@@ -58,7 +58,7 @@ class ModelServer:
         """{"results": [...]} or {"error": why} (a question the scorer cannot take, e.g. an option of no tokens)."""
         return await self.score_batch(questions)
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0)  # both set from ServeConfig in __init__
     async def score_batch(self, requests: list[list[dict]]) -> list[dict]:
         engine = await self.engine(serve.get_multiplexed_model_id())
         async with self.lock:

@@ -54,6 +54,9 @@ class ServeConfig(Section):
     replicas: model replicas (each holds every run's model, loaded on first use). num_cpus / threads: a
     replica's Ray CPUs and torch threads (default: num_cpus; more threads than CPUs is far slower on a busy
     machine). num_gpus > 0 puts a replica's model on its GPU (transformers on CUDA). max_batch_size / batch_wait_s: /v1/score's @serve.batch.
+    batch_wait_s defaults to 0: a batch takes whatever is queued when the replica is free, so a lone request
+    is scored at once (a wait would add to every idle-time request), while under load the requests that
+    arrive during a forward pass queue up and make the next batch.
     """
 
     run_dirs: Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
@@ -66,7 +69,7 @@ class ServeConfig(Section):
     num_gpus: Annotated[float, Field(ge=0)] = 0.0
     threads: PositiveInt | None = None
     max_batch_size: PositiveInt = 8
-    batch_wait_s: Annotated[float, Field(ge=0, le=1)] = 0.005
+    batch_wait_s: Annotated[float, Field(ge=0, le=1)] = 0.0
     limits: Limits = Limits()
 
     @model_validator(mode="after")
