@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from stackray.data import load_items
+from stackray.scoring.cache import default_cache_root
 from stackray.game import GameConfig, predict
 from stackray.run.served_head import choose_head, cross_fitted_predictions
 
@@ -39,12 +40,14 @@ SCALARS = 3  # mean_logprob, sum_logprob, calibration; then hidden_000.., then b
 BASE = dict(beta=0.1, c=1.0, lam=30.0, window=32, max_wait=2, rank="width", lam_tail=0.0)  # explicit: tables do not move with defaults
 
 
-def load_cached(spec: str, limit: int, seed: int = 0, root: str = "/tmp/stackray-cache", d: int = 68):
+def load_cached(spec: str, limit: int, seed: int = 0, root: str | None = None, d: int = 68):
     """(phi [N, K, d], mask [N, K], gold [N], names) assembled from the content-keyed feature cache.
 
     Only cloze features of the bundled GGUF model without an adapter are read (the cache may also hold
-    other models' and LoRA-adapted features for the same item ids).
+    other models' and LoRA-adapted features for the same item ids). `root`: the project's feature cache
+    (``$STACKRAY_CACHE`` or ~/.cache/stackray/features, where runs and bench/label_efficiency.py put them).
     """
+    root = str(root or default_cache_root())
     rows, names = {}, None
     for f in sorted(glob.glob(root + "/*.json")):
         meta = json.loads(Path(f).read_text())

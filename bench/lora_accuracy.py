@@ -1,6 +1,7 @@
 """LoRA on the paid labels vs the head alone: held-out OpenBookQA accuracy at beta = 0.1, paired by seed.
 
-    PYTHONPATH=. python bench/lora_accuracy.py --seeds 3 [--threads 2] [--out bench/results/lora_accuracy.json]
+    PYTHONPATH=. python bench/lora_accuracy.py --seeds 3 [--threads 2] [--split test|dev] [--lr X]
+        [--pairwise-weight W] [--out bench/results/lora_accuracy.json]
 
 Per seed s: the demo's 700 OpenBookQA train questions in the order of permutation 100 + s are the
 stream; llf plays it on the base model's cached features with the demo's game settings (70 labels);
@@ -11,9 +12,11 @@ then, on the same paid labels,
   alternatives = the 3 hardest under llf's final theta), zero-shot prior theta0 on the adapted features;
 - LoRA + refit head: the leader refit from the paid labels on the adapted features.
 
-Accuracy on the demo's 300 test questions. Base features come from the shared feature cache (run
-`make demo` first); adapted features are scored here into a private cache folder. It also records
-the wall time of each phase (training only) on this machine, and the load average while it ran.
+`--split test` (the report): accuracy on the demo's 300 test questions. `--split dev` (for choosing the
+lora settings, e.g. `--lr`): accuracy on 200 of the seed's own unpaid pool questions, never the test split.
+Base features come from the shared feature cache (run `make demo` first); adapted features are scored here
+into a private cache folder. It also records the wall time of each phase (training only) on this machine,
+and the load average while it ran.
 """
 
 from __future__ import annotations
@@ -44,13 +47,20 @@ def adapted(scorer, cache: FeatureCache, items) -> np.ndarray:
     return cache.get_or_compute(scorer, items, "cloze").phi.astype(np.float64)
 
 
-def one_seed(seed: int, cfg, settings: LoraSettings, trainer: LoraTrainer, scorer, cache, base, work: Path) -> dict:
+DEV_SIZE = 200  # unpaid pool questions per seed in --split dev
+
+
+def one_seed(seed: int, cfg, settings: LoraSettings, trainer: LoraTrainer, scorer, cache, base, work: Path,
+             split: str) -> dict:
     pool_phi, pool_mask, pool_gold, eval_phi, eval_mask, eval_gold, pool, evals = base
     perm = np.random.default_rng(100 + seed).permutation(len(pool))
     game = cfg.game_config("llf")
     res = play(pool_phi[perm], lambda t: int(pool_gold[perm][t]), game, mask=pool_mask[perm])
     rounds = np.nonzero(res.queried)[0]
     idx, gold, paid_at = perm[rounds], pool_gold[perm][rounds], res.paid_at[rounds]
+    if split == "dev":  # the seed's own unpaid pool questions: never the test split
+        held = perm[np.nonzero(~res.queried)[0][:DEV_SIZE]]
+        evals, eval_phi, eval_mask, eval_gold = [pool[int(i)] for i in held], pool_phi[held], pool_mask[held], pool_gold[held]
     theta0 = np.zeros(pool_phi.shape[2])
     theta0[game.prior_index] = 1.0
 
@@ -69,7 +79,8 @@ def one_seed(seed: int, cfg, settings: LoraSettings, trainer: LoraTrainer, score
     eval_ad = adapted(scorer, cache, evals)
     leader = refit_leader(paid_phi, pool_mask[idx], gold, paid_at, game)
     scorer.set_adapter(None)
-    return {"seed": seed, "labels": int(len(idx)), "zero_shot": acc(theta0, eval_phi), "head_alone": acc(res.theta, eval_phi),
+    return {"seed": seed, "split": split, "questions": len(evals), "labels": int(len(idx)),
+            "zero_shot": acc(theta0, eval_phi), "head_alone": acc(res.theta, eval_phi),
             "lora_alone": acc(theta0, eval_ad), "lora_refit_head": acc(leader.theta, eval_ad),
             "phase_steps": phase.steps, "phase_wall_s": round(phase.wall_s, 1), "phase_loss": phase.loss,
             "adapter_fingerprint": record["adapter_fingerprint"], "load_avg_1m": os.getloadavg()[0]}
@@ -80,12 +91,20 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--split", choices=("test", "dev"), default="test")
+    ap.add_argument("--lr", type=float, default=None, help="override lora.lr of configs/demo_openbookqa_lora.yaml")
+    ap.add_argument("--pairwise-weight", type=float, default=None, help="override lora.pairwise_weight")
     ap.add_argument("--work", default="/tmp/stackray-lora-bench")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "lora_accuracy.json"))
     args = ap.parse_args(argv)
     cfg = load_config(REPO / "configs" / "demo_openbookqa.yaml")
     lora_cfg = load_config(REPO / "configs" / "demo_openbookqa_lora.yaml").lora
-    settings = lora_cfg.model_copy(update={"threads": args.threads})
+    overrides = {"threads": args.threads}
+    if args.lr is not None:
+        overrides["lr"] = args.lr
+    if args.pairwise_weight is not None:
+        overrides["pairwise_weight"] = args.pairwise_weight
+    settings = lora_cfg.model_copy(update=overrides)
     _, evals = cfg.items()
     pool = load_items("openbookqa:train", limit=700, seed=0)  # the items load_cached assembles, in its order
     pool_phi, pool_mask, pool_gold, _ = load_cached("openbookqa:train", 700)
@@ -100,7 +119,7 @@ def main(argv=None) -> None:
     rows = json.loads(out.read_text())["rows"] if out.is_file() else []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         started = time.time()
-        row = one_seed(seed, cfg, settings, trainer, scorer, cache, base, work)
+        row = one_seed(seed, cfg, settings, trainer, scorer, cache, base, work, args.split)
         row["seed_wall_s"] = round(time.time() - started, 1)
         rows = [r for r in rows if r["seed"] != seed] + [row]
         print(json.dumps(row), flush=True)

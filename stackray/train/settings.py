@@ -39,7 +39,7 @@ class LoraSettings(BaseModel):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     targets: Annotated[tuple[str, ...], BeforeValidator(_as_tuple), Field(min_length=1)] = (
         "q_proj", "k_proj", "v_proj", "o_proj")
-    lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    lr: Annotated[float, Field(gt=0, le=1)] = 2e-4
     epochs: Annotated[int, Field(ge=1)] = 2
     batch_size: Annotated[int, Field(ge=1)] = 8
     max_steps: Annotated[int, Field(ge=1)] | None = None
