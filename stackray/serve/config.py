@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
@@ -53,7 +53,8 @@ class ServeConfig(Section):
     token every endpoint except /healthz requires (None: no auth, allowed only on a loopback host).
     replicas: model replicas (each holds every run's model, loaded on first use). num_cpus / threads: a
     replica's Ray CPUs and torch threads (default: num_cpus; more threads than CPUs is far slower on a busy
-    machine). num_gpus > 0 puts a replica's model on its GPU (transformers on CUDA). max_batch_size / batch_wait_s: /v1/score's @serve.batch.
+    machine). num_gpus > 0 puts a replica's model on its GPU. backend: "transformers", "vllm", or "auto" (vLLM
+    where a replica has a GPU and vLLM imports, else transformers). max_batch_size / batch_wait_s: /v1/score's @serve.batch.
     batch_wait_s defaults to 0: a batch takes whatever is queued when the replica is free, so a lone request
     is scored at once (a wait would add to every idle-time request), while under load the requests that
     arrive during a forward pass queue up and make the next batch.
@@ -68,6 +69,7 @@ class ServeConfig(Section):
     num_cpus: Annotated[float, Field(ge=0)] = 1.0
     num_gpus: Annotated[float, Field(ge=0)] = 0.0
     threads: PositiveInt | None = None
+    backend: Literal["auto", "transformers", "vllm"] = "auto"
     max_batch_size: PositiveInt = 8
     batch_wait_s: Annotated[float, Field(ge=0, le=1)] = 0.0
     limits: Limits = Limits()

@@ -6,12 +6,16 @@ functions turn them into the answer: `assess` gives the choice (argmax of theta^
 does offline), the follower's alternative, the margin, the confidence width and whether the gate would
 pay for a label (margin < c * width and width >= tau). Generation uses the same loaded weights.
 
-The server always scores with the transformers backend: a replica both scores and generates, and
-generation needs the transformers model.
+Two backends, one per replica (`ServeConfig.backend`): transformers (CPU, or CUDA with num_gpus), or vLLM
+(a GPU where vLLM is installed; "auto" picks it there). With vLLM the scorer's own generate engine also
+generates text (`stackray.serve.vllm_generation`), so a replica holds the weights once per engine, and the
+served head reads vLLM's features, which equal the transformers backend's within 1e-3
+(tests/scoring/test_vllm_backend.py).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Sequence
 
 import numpy as np
@@ -23,17 +27,36 @@ from stackray.game.follower import assess
 from stackray.game.leader import LeaderSnapshot
 from stackray.serve.artifacts import ServedRun
 from stackray.serve.textgen import Generation, SamplingParams, chat_prompt, prompt_ids
+from stackray.serve.vllm_generation import VLLMGeneration
 
 SCORE_BATCH = 16  # questions per packed forward
+
+
+def resolve_backend(backend: str, num_gpus: float) -> str:
+    """The backend a replica uses: "auto" is vLLM on a GPU where vLLM imports, else transformers. Run inside
+    the replica, so a cluster's GPU workers decide by their own environment; an explicit "vllm" that does not
+    import is an error that says how to install it."""
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    if backend == "auto":
+        return "vllm" if num_gpus > 0 and has_vllm else "transformers"
+    if backend == "vllm" and not has_vllm:
+        raise ValueError("--backend vllm: vLLM is not installed in this environment "
+                         "(pip install -e '.[gpu]' on a GPU machine; scripts/vllm_env.sh on a CPU)")
+    return backend
 
 
 class ModelEngine:
     """A run's model, loaded now (a replica loads it when the model id is first asked for)."""
 
-    def __init__(self, run: ServedRun, threads: int | None = None, device: str = "cpu") -> None:
+    def __init__(self, run: ServedRun, threads: int | None = None, device: str = "cpu",
+                 backend: str = "transformers") -> None:
         self.run = run
-        self.scorer = load_scorer("transformers", run.model, run.adapter, d_h=run.d_h, dtype=run.dtype,
-                                  batch_size=SCORE_BATCH, num_threads=threads, device=device)
+        self.backend = backend
+        if backend == "vllm":
+            self.scorer = load_scorer("vllm", run.model, run.adapter, d_h=run.d_h, dtype=run.dtype)
+        else:
+            self.scorer = load_scorer("transformers", run.model, run.adapter, d_h=run.d_h, dtype=run.dtype,
+                                      batch_size=SCORE_BATCH, num_threads=threads, device=device)
         self.scorer.neutral_memo = {}  # an option's log p(y | neutral prompt) is the same in every request
         self.model, self.tokenizer = self.scorer.generator()
         if len(self.scorer.feature_names) != run.theta.shape[0]:
@@ -64,18 +87,28 @@ class ModelEngine:
                         "would_ask_label": bool(found.uncertain[i])})
         return out
 
-    def generation(self, request: dict) -> Generation:
+    def generation(self, request: dict) -> Generation | VLLMGeneration:
         """A `Generation` for a validated chat ("messages") or completion ("prompt") request."""
         chat = "messages" in request
         text = chat_prompt(self.tokenizer, request["messages"]) if chat else request["prompt"]
         params = SamplingParams(max_tokens=request["max_tokens"], temperature=request["temperature"],
                                 top_p=request["top_p"], stop=tuple(request["stop"]), seed=request["seed"])
         ids = prompt_ids(self.tokenizer, text, chat=chat)
-        context = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
+        context = self.context_tokens()
         if context and len(ids) + params.max_tokens > context:
             raise ValueError(f"the prompt has {len(ids)} tokens; with max_tokens {params.max_tokens} it exceeds the "
                              f"model's context of {context} tokens")
+        if self.backend == "vllm":
+            return VLLMGeneration(self.model, ids, params)
         return Generation(self.model, self.tokenizer, ids, params)
 
+    def context_tokens(self) -> int:
+        """Prompt plus completion tokens one request may use (0: unknown): the vLLM engine's max_model_len, or
+        the transformers model's position embeddings."""
+        if self.backend == "vllm":
+            return int(self.model.llm_engine.model_config.max_model_len)
+        return int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
+
     def info(self) -> dict[str, Any]:
-        return {"model_id": self.run.model_id, "scorer": self.scorer.model_id, "adapter": self.run.adapter}
+        return {"model_id": self.run.model_id, "scorer": self.scorer.model_id, "adapter": self.run.adapter,
+                "backend": self.backend}

@@ -9,6 +9,7 @@ the run costs seconds and no model load.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,3 +41,11 @@ def finished_run(ray_local, tmp_path_factory) -> FinishedRun:
     run.run()
     phi, mask = run.features.all("eval")
     return FinishedRun(folder / "run", list(run.eval), phi, mask)
+
+
+@pytest.fixture(scope="module")
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for one module's server."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -100,6 +101,10 @@ def test_the_command_refuses_before_starting_anything(finished_run, tmp_path, ca
     assert main(["serve", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "only a finished run can be served" in err and "Traceback" not in err
+    if importlib.util.find_spec("vllm") is None:
+        assert main(["serve", str(finished_run.run_dir), "--backend", "vllm"]) == 2
+        err = capsys.readouterr().err
+        assert "--backend vllm: vLLM is not installed" in err and "Traceback" not in err
 
 
 def test_two_directories_with_the_same_model_are_refused(finished_run, tmp_path):

@@ -5,7 +5,6 @@ offline `predict`, every kind of bad input, and 16 concurrent clients."""
 from __future__ import annotations
 
 import secrets
-import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -19,14 +18,8 @@ pytestmark = pytest.mark.slow
 LIMITS = {"max_tokens": 16, "default_max_tokens": 4, "max_body_bytes": 65536, "max_options": 8, "max_questions": 24}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(ray_local, finished_run):
+def server(ray_local, finished_run, free_port):
     """(base URL, token, model id); Serve is shut down when the module ends."""
     from ray import serve
 
@@ -35,7 +28,7 @@ def server(ray_local, finished_run):
     from stackray.serve.config import serve_config
 
     token = secrets.token_urlsafe(24)
-    config = serve_config({"run_dir": str(finished_run.run_dir), "port": _free_port(), "token": token,
+    config = serve_config({"run_dir": str(finished_run.run_dir), "port": free_port, "token": token,
                            "limits": LIMITS})
     start_serving(build_from_config(config), config)
     url = f"http://127.0.0.1:{config.port}"

@@ -57,6 +57,24 @@ def test_serve_config_names_bad_keys():
     assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
 
 
+def test_the_backend_is_chosen_by_the_replicas_own_environment():
+    """auto: vLLM only on a GPU where it imports; an explicit vllm without vLLM says how to get it."""
+    import importlib.util
+
+    from stackray.serve.engine import resolve_backend
+
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    assert resolve_backend("auto", 0.0) == "transformers"
+    assert resolve_backend("auto", 1.0) == ("vllm" if has_vllm else "transformers")
+    assert resolve_backend("transformers", 1.0) == "transformers"
+    if not has_vllm:
+        with pytest.raises(ValueError, match="vLLM is not installed"):
+            resolve_backend("vllm", 1.0)
+    assert serve_config({"run_dir": "/r"}).backend == "auto"
+    with pytest.raises(ConfigError, match="backend"):
+        serve_config({"run_dir": "/r", "backend": "vlm"})
+
+
 @pytest.mark.parametrize("path", ["configs/serve.yaml", "cluster/kuberay/rayservice.yaml"])
 def test_shipped_serve_configs_are_valid(path):
     """Ray's own schema accepts the Serve config, and build_app's args are a valid ServeConfig."""
