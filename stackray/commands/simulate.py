@@ -56,7 +56,7 @@ def game_configs(args: argparse.Namespace, strategies: list[str]) -> dict[str, G
 
 
 def run(args) -> int:
-    from tqdm import tqdm
+    from stackray.progress import progress_bar
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if args.T < 1:
@@ -69,7 +69,7 @@ def run(args) -> int:
     stream, held_out = task.sample(args.T, seed=args.seed + 1), task.sample(args.eval, seed=args.seed + 2)
 
     rows = []
-    bar = tqdm(total=args.T * len(configs), unit="round", disable=args.no_progress, dynamic_ncols=True)
+    bar = progress_bar(total=args.T * len(configs), unit="round", disable=args.no_progress, dynamic_ncols=True)
     for strategy, config in configs.items():
         bar.set_description(strategy)
         done = [0]

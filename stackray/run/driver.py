@@ -24,6 +24,7 @@ from stackray.budget import LabelTimeoutError, read_ledger
 from stackray.data import gold_array, items_hash
 from stackray.errors import install_signal_handlers, signal_handlers_installed
 from stackray.game import predict
+from stackray.progress import progress_bar
 from stackray.run import report
 from stackray.run.config import RaySection, RunConfig, config_from_dict, load_config
 from stackray.run.config_io import settle_config
@@ -164,9 +165,7 @@ class ActiveRun:
         n_windows = -(-T // W)
         feats = self.features
         feats.prefetch("pool", (start + 1 + self.config.ray.prefetch) * W)
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_windows, initial=start, unit="window", disable=not self.progress, dynamic_ncols=True,
+        bar = progress_bar(total=n_windows, initial=start, unit="window", disable=not self.progress, dynamic_ncols=True,
                    desc=self.config.name)
         for k in range(start, n_windows):
             a, b = k * W, min(T, (k + 1) * W)
@@ -186,7 +185,7 @@ class ActiveRun:
             self._checkpoint(k, states)
             if on_window:
                 on_window("checkpointed", k)
-            bar.set_postfix_str(self._postfix(b))
+            bar.set_postfix_str(self._postfix(b), refresh=False)  # update() redraws, as often as the bar allows
             bar.update(1)
         bar.close()
 

@@ -283,6 +283,6 @@ def _ignore(_: int) -> None:
 def _progress_bar(total: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from stackray.progress import progress_bar
 
-    return tqdm(total=total, unit="q", desc="featurize", smoothing=0.1)
+    return progress_bar(total=total, unit="q", desc="featurize", smoothing=0.1)
