@@ -1,10 +1,11 @@
-"""LoRA on the paid labels vs the head alone: held-out OpenBookQA accuracy at beta = 0.1, paired by seed.
+"""LoRA on the paid labels vs the head alone: held-out accuracy at beta = 0.1, paired by seed.
 
-    PYTHONPATH=. python bench/lora_accuracy.py --seeds 3 [--threads 2] [--split test|dev] [--lr X]
+    PYTHONPATH=. python bench/lora_accuracy.py --seeds 3 [--set openbookqa|arc_easy] [--threads 2] [--split test|dev] [--lr X]
         [--pairwise-weight W] [--out bench/results/lora_accuracy.json]
 
-Per seed s: the demo's 700 OpenBookQA train questions in the order of permutation 100 + s are the
-stream; llf plays it on the base model's cached features with the demo's game settings (70 labels);
+Per seed s: the pool (openbookqa: the demo's 700 train questions and 300 test questions; arc_easy: the
+label-efficiency report's 600 train and 400 test questions) in the order of permutation 100 + s is the
+stream; llf plays it on the base model's cached features with the demo's game settings (beta = 0.1);
 then, on the same paid labels,
 
 - head alone: llf's theta on the base features (what the demo serves today);
@@ -12,7 +13,7 @@ then, on the same paid labels,
   alternatives = the 3 hardest under llf's final theta), zero-shot prior theta0 on the adapted features;
 - LoRA + refit head: the leader refit from the paid labels on the adapted features.
 
-`--split test` (the report): accuracy on the demo's 300 test questions. `--split dev` (for choosing the
+`--split test` (the report): accuracy on the set's test questions. `--split dev` (for choosing the
 lora settings, e.g. `--lr`): accuracy on 200 of the seed's own unpaid pool questions, never the test split.
 Base features come from the shared feature cache (run `make demo` first); adapted features are scored here
 into a private cache folder. It also records the wall time of each phase (training only) on this machine,
@@ -35,7 +36,7 @@ from label_efficiency_ablations import load_cached  # noqa: E402
 
 from stackray.data import gold_array, load_items, option_mask  # noqa: E402
 from stackray.game import play, predict  # noqa: E402
-from stackray.run import load_config  # noqa: E402
+from stackray.run import config_from_dict, load_config  # noqa: E402
 from stackray.run.lora_phases import hardest_alternatives, refit_leader  # noqa: E402
 from stackray.scoring import FeatureCache, load_scorer  # noqa: E402
 from stackray.train import LoraSettings, LoraTrainer, TrainExample  # noqa: E402
@@ -48,6 +49,20 @@ def adapted(scorer, cache: FeatureCache, items) -> np.ndarray:
 
 
 DEV_SIZE = 200  # unpaid pool questions per seed in --split dev
+SETS = {  # the data sections; openbookqa is the demo's own
+    "openbookqa": {"pool": "openbookqa:train", "pool_limit": 700, "eval": "openbookqa:test", "eval_limit": 300},
+    "arc_easy": {"pool": "arc_easy:train", "pool_limit": 600, "eval": "arc_easy:test", "eval_limit": 400},
+}
+
+
+def set_config(name: str):
+    """The demo config with the set's data section (its game, scoring and lora settings unchanged)."""
+    import yaml
+
+    path = REPO / "configs" / "demo_openbookqa.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["name"], doc["data"] = f"lora_bench_{name}", {**SETS[name], "seed": 0}
+    return config_from_dict(doc, f"{path} ({name})", REPO / "configs")
 
 
 def one_seed(seed: int, cfg, settings: LoraSettings, trainer: LoraTrainer, scorer, cache, base, work: Path,
@@ -89,15 +104,17 @@ def one_seed(seed: int, cfg, settings: LoraSettings, trainer: LoraTrainer, score
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--set", default="openbookqa", choices=tuple(SETS))
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--split", choices=("test", "dev"), default="test")
     ap.add_argument("--lr", type=float, default=None, help="override lora.lr of configs/demo_openbookqa_lora.yaml")
     ap.add_argument("--pairwise-weight", type=float, default=None, help="override lora.pairwise_weight")
     ap.add_argument("--work", default="/tmp/stackray-lora-bench")
-    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "lora_accuracy.json"))
+    ap.add_argument("--out", default=None, help="default: bench/results/lora_accuracy.json (openbookqa), "
+                                                "lora_accuracy_<set>.json otherwise")
     args = ap.parse_args(argv)
-    cfg = load_config(REPO / "configs" / "demo_openbookqa.yaml")
+    cfg = set_config(args.set)
     lora_cfg = load_config(REPO / "configs" / "demo_openbookqa_lora.yaml").lora
     overrides = {"threads": args.threads}
     if args.lr is not None:
@@ -106,8 +123,9 @@ def main(argv=None) -> None:
         overrides["pairwise_weight"] = args.pairwise_weight
     settings = lora_cfg.model_copy(update=overrides)
     _, evals = cfg.items()
-    pool = load_items("openbookqa:train", limit=700, seed=0)  # the items load_cached assembles, in its order
-    pool_phi, pool_mask, pool_gold, _ = load_cached("openbookqa:train", 700)
+    spec = SETS[args.set]
+    pool = load_items(spec["pool"], limit=spec["pool_limit"], seed=0)  # the items load_cached assembles, in its order
+    pool_phi, pool_mask, pool_gold, _ = load_cached(spec["pool"], spec["pool_limit"])
     work = Path(args.work)
     trainer = LoraTrainer(settings)
     scorer = load_scorer(d_h=64, num_threads=args.threads)
@@ -115,7 +133,8 @@ def main(argv=None) -> None:
     eval_phi = adapted(scorer, cache, evals)  # the base model's (no adapter yet)
     eval_mask, eval_gold = option_mask(evals), gold_array(evals)
     base = (pool_phi, pool_mask, pool_gold, eval_phi, eval_mask, eval_gold, pool, evals)
-    out = Path(args.out)
+    name = "lora_accuracy.json" if args.set == "openbookqa" else f"lora_accuracy_{args.set}.json"
+    out = Path(args.out) if args.out else REPO / "bench" / "results" / name
     rows = json.loads(out.read_text())["rows"] if out.is_file() else []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         started = time.time()
@@ -124,7 +143,8 @@ def main(argv=None) -> None:
         rows = [r for r in rows if r["seed"] != seed] + [row]
         print(json.dumps(row), flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"settings": settings.model_dump(mode="json"), "rows": rows}, indent=1) + "\n")
+        doc = {"set": args.set, "settings": settings.model_dump(mode="json"), "rows": rows}
+        out.write_text(json.dumps(doc, indent=1) + "\n")
 
 
 if __name__ == "__main__":
