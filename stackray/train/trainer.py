@@ -148,11 +148,14 @@ class LoraTrainer:
         rng = np.random.default_rng(s.seed)
         batches = _batches(len(examples), s.batch_size, result.steps, rng)
         self._peft.train()
-        for batch in batches:
+        for step, batch in enumerate(batches):
             loss = self._loss([examples[i] for i in batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+            if not (torch.isfinite(loss) and torch.isfinite(norm)):  # one such step would make every weight NaN
+                raise FloatingPointError(f"LoRA phase: non-finite loss or gradient at step {step + 1} of "
+                                         f"{len(batches)} (loss {float(loss):.4g}); no adapter is kept")
             optimizer.step()
             result.losses.append(float(loss.detach()))
         self._peft.eval()
@@ -160,12 +163,17 @@ class LoraTrainer:
         return result
 
     def _loss(self, batch: Sequence[TrainExample]):
+        import torch
         import torch.nn.functional as F
 
         gold_ll, alt_ll, gold_nll, _ = self._scores(batch)
-        pair = F.softplus(-(gold_ll[:, None] - alt_ll)).nan_to_num(0.0)  # padded alternatives are NaN
-        n_alts = (~alt_ll.isnan()).sum().clamp(min=1)
-        return gold_nll + self.settings.pairwise_weight * pair.sum() / n_alts
+        # Questions with fewer alternatives than the batch's widest are padded with NaN. The pads are masked
+        # out *before* the softplus: masking after it (nan_to_num) zeroes the value but not the gradient,
+        # which comes back NaN through the pad and poisons every weight (3- and 5-option ARC questions did).
+        real = ~alt_ll.isnan()
+        margin = torch.where(real, gold_ll[:, None] - alt_ll.nan_to_num(0.0), torch.zeros_like(alt_ll))
+        pair = F.softplus(-margin) * real
+        return gold_nll + self.settings.pairwise_weight * pair.sum() / real.sum().clamp(min=1)
 
     def _scores(self, batch: Sequence[TrainExample]):
         """(mean ll of gold [B], mean ll of alternatives [B, k] (NaN pad), token-mean NLL of the golds, gold tokens)."""

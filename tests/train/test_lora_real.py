@@ -125,3 +125,21 @@ def test_a_phase_is_deterministic_for_its_seed(phase, examples):
     assert weights[0].keys() == weights[1].keys() and weights[0]
     for k in weights[0]:
         assert torch.equal(weights[0][k], weights[1][k]), k
+
+
+def test_questions_with_fewer_alternatives_than_their_batch_keep_the_gradients_finite():
+    """ARC-Easy mixes 3-, 4- and 5-option questions, so a batch pads some rows' alternatives. A pad must not
+    reach the gradient: it once made every LoRA weight NaN after one such step."""
+    import torch
+
+    items = [it for it in load_items("arc_easy:train", limit=60, seed=0)]
+    by_k = {k: [it for it in items if it.num_options == k] for k in (3, 4)}
+    assert by_k[3] and by_k[4], "the sample needs 3- and 4-option questions"
+    mixed = by_k[3][:2] + by_k[4][:2]
+    examples = [TrainExample(it, it.answer, tuple(j for j in range(it.num_options) if j != it.answer)) for it in mixed]
+    trainer = LoraTrainer(SETTINGS.model_copy(update={"max_steps": 1, "batch_size": 4}))
+    result = trainer.train(examples)
+    assert result.steps == 1 and np.isfinite(result.losses).all()
+    weights = [p for p in trainer._peft.parameters() if p.requires_grad]
+    assert all(torch.isfinite(w).all() for w in weights)
+    assert any(w.abs().max() > 0 for w in weights if w.shape[0] != SETTINGS.rank)  # lora_B moved off zero
