@@ -50,11 +50,12 @@ def run(args: argparse.Namespace) -> int:
 
     from stackray.errors import install_signal_handlers
     from stackray.serve.app import build_from_config
+    from stackray.serve.engine import resolve_backend
 
     config = config_from_args(args)
     application = build_from_config(config)  # reads and checks every run directory before Ray starts
-    if not os.environ.get("RAY_ADDRESS"):
-        _check_backend_here(config)  # a Ray on this machine: the replicas run here, so their backend must work here
+    if not os.environ.get("RAY_ADDRESS"):  # a Ray on this machine: the replicas run here, so must their backend
+        resolve_backend(config.backend, config.num_gpus)  # ValueError: one line, before Ray starts
     started = not ray.is_initialized()
     try:
         if started:
@@ -72,16 +73,6 @@ def run(args: argparse.Namespace) -> int:
         raise as_interrupted(exc, "stopped serving") from None
     finally:
         _shutdown(started)
-
-
-def _check_backend_here(config) -> None:
-    from stackray.run.config_io import ConfigError
-    from stackray.serve.engine import resolve_backend
-
-    try:
-        resolve_backend(config.backend, config.num_gpus)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def start_serving(application, config, *, name: str = "stackray") -> None:

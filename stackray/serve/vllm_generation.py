@@ -39,7 +39,7 @@ class VLLMGeneration:
         from vllm.sampling_params import RequestOutputKind
 
         p = self.params
-        return VllmParams(max_tokens=p.max_tokens, temperature=max(p.temperature, 0.0), top_p=p.top_p,
+        return VllmParams(max_tokens=p.max_tokens, temperature=p.temperature, top_p=p.top_p,
                           stop=list(p.stop) or None, seed=p.seed, output_kind=RequestOutputKind.DELTA)
 
     def __iter__(self) -> Iterator[str]:
