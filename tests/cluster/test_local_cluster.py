@@ -113,7 +113,7 @@ class LocalCluster:
                 client.stop_job(sub_id)
                 pytest.fail(f"job {sub_id} still {status} after {timeout:.0f}s; its logs:\n"
                             f"{client.get_job_logs(sub_id)[-8000:]}")
-            time.sleep(2)
+            time.sleep(0.5)
             status = client.get_job_status(sub_id)
         return str(status.value if isinstance(status, JobStatus) else status), client.get_job_logs(sub_id)
 
@@ -241,7 +241,7 @@ RUN_ACTIVE = REPO / "jobs" / "run_active.py"
 SMOKE = REPO / "configs" / "smoke.yaml"
 
 
-@pytest.mark.timeout(2 * JOB_TIMEOUT_S + 300)  # the cluster job and the embedded run, one after the other
+@pytest.mark.timeout(2 * JOB_TIMEOUT_S + 300)  # the cluster job and the embedded run (side by side)
 def test_smoke_job_on_the_cluster_matches_the_embedded_run(cluster: LocalCluster, tmp_path: Path) -> None:
     for path in (RUN_ACTIVE, SMOKE):
         assert path.is_file(), f"{path.relative_to(REPO)} is missing: the smoke job has nothing to run"
@@ -252,18 +252,25 @@ def test_smoke_job_on_the_cluster_matches_the_embedded_run(cluster: LocalCluster
     entry = ["python", "jobs/run_active.py", "configs/smoke.yaml", "--run-dir"]
 
     # Each run scores with its own empty feature cache, so the cluster's scorers really run (on the
-    # cluster's nodes) instead of reading what the other run cached.
-    sub_id = cluster.submit([*entry, str(cluster_dir)], working_dir=repo, excludes=UPLOAD_EXCLUDES,
-                            env_vars={"STACKRAY_CACHE": str(tmp_path / "cache_cluster")})
-    status, logs = cluster.wait(sub_id)
+    # cluster's nodes) instead of reading what the other run cached. The same config on an embedded Ray
+    # (no RAY_ADDRESS: ray.init() starts its own local instance) runs meanwhile: the two share nothing but
+    # the checkout snapshot, and overlapping them keeps the job's upload and start-up waits off the clock.
+    env = {**cluster.plain_env, "STACKRAY_CACHE": str(tmp_path / "cache_embedded")}
+    with open(tmp_path / "embedded.out", "w+") as out, open(tmp_path / "embedded.err", "w+") as err:
+        embedded = subprocess.Popen([sys.executable, *entry[1:], str(embedded_dir)], cwd=repo, env=env,
+                                    stdout=out, stderr=err, text=True)
+        try:
+            sub_id = cluster.submit([*entry, str(cluster_dir)], working_dir=repo, excludes=UPLOAD_EXCLUDES,
+                                    env_vars={"STACKRAY_CACHE": str(tmp_path / "cache_cluster")})
+            status, logs = cluster.wait(sub_id)
+            rc = embedded.wait(timeout=JOB_TIMEOUT_S)
+        finally:
+            if embedded.poll() is None:
+                embedded.kill()
+        out.seek(0), err.seek(0)
+        assert rc == 0, f"embedded run failed:\n{out.read()[-4000:]}\n{err.read()[-8000:]}"
     assert status == "SUCCEEDED", f"smoke job {sub_id} {status}; its logs:\n{logs[-8000:]}"
     assert (cluster_dir / "summary.json").exists(), f"the job wrote no summary.json; logs:\n{logs[-8000:]}"
-
-    # The same config on an embedded Ray (no RAY_ADDRESS: ray.init() starts its own local instance).
-    env = {**cluster.plain_env, "STACKRAY_CACHE": str(tmp_path / "cache_embedded")}
-    embedded = subprocess.run([sys.executable, *entry[1:], str(embedded_dir)], cwd=repo, env=env,
-                              capture_output=True, text=True, timeout=JOB_TIMEOUT_S, check=False)
-    assert embedded.returncode == 0, f"embedded run failed:\n{embedded.stdout[-4000:]}\n{embedded.stderr[-8000:]}"
 
     on_cluster = json.loads((cluster_dir / "summary.json").read_text())
     in_process = json.loads((embedded_dir / "summary.json").read_text())

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -94,12 +95,19 @@ def _answer(run_dir: Path, gold: dict, run: Run, answers: int | None) -> None:
 
 @pytest.fixture(scope="module")
 def uninterrupted(setup, tmp_path_factory):
+    """The reference run, started at once and answered in a background thread, so that it plays while the
+    first test's run starts (each has its own Ray); `result()` waits for it and re-raises its failure."""
     config, gold = setup
     run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
-    run = Run(run_dir.parent / "logs", str(config), "--run-dir", str(run_dir))
-    _answer(run_dir, gold, run, None)
-    assert run.proc.wait() == 0, run.stderr()
-    return run_dir
+
+    def play() -> Path:
+        run = Run(run_dir.parent / "logs", str(config), "--run-dir", str(run_dir))
+        _answer(run_dir, gold, run, None)
+        assert run.proc.wait() == 0, run.stderr()
+        return run_dir
+
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(play)
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
@@ -130,6 +138,7 @@ def test_signal_during_an_annotator_wait_ends_cleanly_and_resumes_identically(se
     resumed = Run(tmp_path / "logs-resume", "--resume", str(run_dir))
     _answer(run_dir, gold, resumed, None)
     assert resumed.proc.wait() == 0, resumed.stderr()
+    uninterrupted = uninterrupted.result(timeout=PATIENCE_S)
     assert ledger(run_dir) == ledger(uninterrupted)
     for key, theta in thetas(uninterrupted).items():
         np.testing.assert_allclose(thetas(run_dir)[key], theta, rtol=0, atol=1e-9, err_msg=key)
