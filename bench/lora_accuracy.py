@@ -37,7 +37,8 @@ from label_efficiency_ablations import load_cached  # noqa: E402
 from stackray.data import gold_array, load_items, option_mask  # noqa: E402
 from stackray.game import play, predict  # noqa: E402
 from stackray.run import config_from_dict, load_config  # noqa: E402
-from stackray.run.lora_phases import hardest_alternatives, refit_leader  # noqa: E402
+from stackray.game.leader import replay_leader  # noqa: E402
+from stackray.run.lora_phases import hardest_alternatives  # noqa: E402
 from stackray.scoring import FeatureCache, load_scorer  # noqa: E402
 from stackray.train import LoraSettings, LoraTrainer, TrainExample  # noqa: E402
 
@@ -92,7 +93,7 @@ def one_seed(seed: int, cfg, settings: LoraSettings, trainer: LoraTrainer, score
     scorer.set_adapter(folder)  # hot: the loaded scorer swaps the adapter in place
     paid_phi = adapted(scorer, cache, [pool[int(i)] for i in idx])
     eval_ad = adapted(scorer, cache, evals)
-    leader = refit_leader(paid_phi, pool_mask[idx], gold, paid_at, game)
+    leader = replay_leader(paid_phi, pool_mask[idx], gold, paid_at, game)
     scorer.set_adapter(None)
     return {"seed": seed, "split": split, "questions": len(evals), "labels": int(len(idx)),
             "zero_shot": acc(theta0, eval_phi), "head_alone": acc(res.theta, eval_phi),

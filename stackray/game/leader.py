@@ -112,3 +112,21 @@ class Leader:
             setattr(self, key, value)
         lam, version, pairs = state["meta"]
         self.lam, self.version, self.pairs_seen = float(lam), int(version), int(pairs)
+
+
+def replay_leader(phi: np.ndarray, mask: np.ndarray, gold: np.ndarray, paid_at: np.ndarray, config) -> Leader:
+    """The leader a game would have learned from these labelled rounds alone: their blocks (rounds with the
+    same `paid_at`, the window they were paid in) replayed in paid order, each block's pairs chosen under the
+    theta of the blocks before it, exactly as `Game.step` had the leader `learn` them.
+
+    Why replay and not one ridge on all pairs: the game's theta depends on which rivals each block made
+    pairs of, under the theta of its time (hardest, margin-violating only). A head refitted any other way is
+    a different head: the served-head guard must judge the head it serves (stackray.run.served_head), and a
+    LoRA phase re-derives this same head on the adapted model's features (stackray.run.lora_phases)."""
+    dim = phi.shape[2]
+    leader = Leader(dim, lam=config.ridge(dim), prior_index=config.prior_index)
+    paid_at = np.asarray(paid_at)
+    for when in np.unique(paid_at):
+        block = paid_at == when
+        leader.learn(phi[block], mask[block], np.asarray(gold)[block], config.negatives)
+    return leader

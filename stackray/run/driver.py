@@ -248,8 +248,8 @@ class ActiveRun:
             paid = {e.round: e.answer for e in read_ledger(g.folder / "ledger.jsonl")}
             rounds = np.array(sorted(paid), dtype=np.int64)
             answers = np.array([paid[int(t)] for t in rounds], dtype=np.int64)
-            choice = guard(pool_phi, pool_mask, rounds, answers, c.game_config(s), c.serve.level, prior=prior_pool[rounds],
-                           audited=res.audited[rounds])
+            choice = guard(pool_phi, pool_mask, rounds, answers, res.paid_at[rounds], c.game_config(s), c.serve.level,
+                           prior=prior_pool[rounds], audited=res.audited[rounds])
             served = res.theta if choice.head == "learned" else theta0
             heads[f"{s}/theta"], heads[f"{s}/served"] = res.theta, served
             acc = self._accuracy(res.theta)

@@ -32,8 +32,8 @@ import numpy as np
 
 from stackray.budget import read_ledger
 from stackray.errors import ray_get
-from stackray.game import Leader
-from stackray.game.follower import masked_scores, supervised_pairs
+from stackray.game.leader import replay_leader
+from stackray.game.follower import masked_scores
 from stackray.io import DataError, atomic_write_text, restore_dir
 from stackray.run import roles
 from stackray.train import ADAPTER_DIR, TrainExample, publish_adapter, read_adapter_meta
@@ -49,17 +49,6 @@ def hardest_alternatives(theta: np.ndarray, phi: np.ndarray, mask: np.ndarray, g
     scores[np.arange(len(gold)), gold] = -np.inf
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return [tuple(int(a) for a in row if np.isfinite(scores[i, a])) for i, row in enumerate(order)]
-
-
-def refit_leader(phi: np.ndarray, mask: np.ndarray, gold: np.ndarray, paid_at: np.ndarray, config) -> Leader:
-    """A leader from scratch on labelled rounds: their blocks (same `paid_at`) replayed in paid order,
-    each block's pairs chosen under the theta of the blocks before it, as the game chose them."""
-    dim = phi.shape[2]
-    leader = Leader(dim, lam=config.ridge(dim), prior_index=config.prior_index)
-    for when in np.unique(paid_at):
-        block = paid_at == when
-        leader.update(supervised_pairs(leader.theta, phi[block], mask[block], gold[block], config.negatives))
-    return leader
 
 
 class LoraPhases:
@@ -167,7 +156,7 @@ class LoraPhases:
         """The leader from scratch on the new features: the paid labels' blocks replayed in paid order."""
         rounds, gold = self._paid()
         phi, mask = self.features.take("pool", rounds)
-        leader = refit_leader(phi, mask, gold, self.game.game.paid_at[rounds], self.game.config)
+        leader = replay_leader(phi, mask, gold, self.game.game.paid_at[rounds], self.game.config)
         self.game.leader.load_state_dict(leader.state_dict())
 
     def close(self) -> None:

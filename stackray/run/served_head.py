@@ -4,18 +4,26 @@ A learned head can be worse than the LM it started from (measured: PIQA with Smo
 run replaces the prior only when the labels it paid for give evidence that learning helped.
 
 The evidence is out-of-sample and comes only from labels the run already paid for. For every paid
-round, `cross_fitted_predictions` predicts its answer with the leader's ridge refitted in closed form
-on all the OTHER paid rounds (leave one round out); on the same rounds the prior's choice is
-argmax_y phi(x, y)[prior]. Rounds where the two agree say nothing; on the others count
+round, `held_out_predictions` predicts its answer with the game's own head learned without it: the
+leader replayed on the other paid rounds (leave one out; 20 folds beyond 20 labels), with the blocks and
+the hardest-rival pairs the game used. On the same rounds the prior's choice is argmax_y phi(x, y)[prior].
+Rounds where the two agree say nothing; on the others count
     wins   = learned right, prior wrong,      losses = prior right, learned wrong,
 and test H0 "learning is no better than the prior" with a one-sided sign test (exact binomial,
 p = P(X >= wins | n = wins + losses, 1/2)). The learned head is served when p <= `level`.
 
-Why cross-fitted and not the game's own pre-label forecasts (which `choose_head` also accepts): the
+Why replayed and not a ridge on all pairs in closed form (the guard until 2026-12-07): that is a different
+head. The game's leader learns only the hardest, margin-violating rivals of each block under the theta of
+its time; a ridge on every rival can differ from it by several points (measured: a `passive` head on
+ARC-Easy 0.372 on the stream's unpaid questions, the all-rival ridge on the same 30 labels 0.481). Over the
+3,000 heads of the label-efficiency report the two kinds of evidence serve about as often (docs/game.md,
+"The guard's level"), but only the replay judges the head that is actually served.
+
+Why held out and not the game's own pre-label forecasts (which `choose_head` also accepts): the
 early forecasts come from a theta that had seen almost no labels, so they measure the head at the
 start of the run, not the one served; on OpenBookQA, where the final head gains 14-17 points on a
-dev split, that test kept the prior in most runs (docs/game.md, "The guard"). A held-out refit on n - 1 of n
-labels is nearly the served head and still never sees the answer it is scored on. Its blind spot is
+dev split, that test kept the prior in most runs (docs/game.md, "The guard"). A head replayed on n - 1
+of n labels is nearly the served head and still never sees the answer it is scored on. Its blind spot is
 the gate's selection: LLF pays for uncertain rounds, so the comparison is made on the rounds where
 the model was unsure, where the prior is weakest. A head that is worse on the whole stream can still win
 there (measured on ARC-Challenge: 3 such heads served, the worst 0.080 below zero-shot; docs/game.md).
@@ -33,6 +41,9 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from stackray.game.leader import replay_leader
+from stackray.game.play import predict
 
 
 @dataclass(frozen=True)
@@ -59,40 +70,35 @@ def sign_test(wins: int, losses: int) -> float:
     return math.fsum(math.comb(n, k) for k in range(wins, n + 1)) / 2.0**n
 
 
-def cross_fitted_predictions(phi: np.ndarray, mask: np.ndarray, answers: np.ndarray, *, lam: float | np.ndarray,
-                             prior_index: int) -> np.ndarray:
-    """Each paid round's prediction by a ridge head fitted on all the OTHER paid rounds (int [n]).
+MAX_FOLDS = 20  # held-out heads per guard: leave-one-out up to 20 paid rounds, 20 folds beyond
 
-    The head is the game's leader in closed form: theta = A^-1 b with A = Lam + sum z z^T and
-    b = Lam e_prior + sum z (Lam = diag of `lam`, GameConfig.ridge) over the pairs z = phi(y*) - phi(y)
-    of every valid rival y. Leaving round i out removes its K - 1 pairs Z_i, a low-rank downdate:
-        A_-i^-1 = A^-1 + U S^-1 U^T,  U = A^-1 Z_i^T,  S = I - Z_i U      (Woodbury)
-    so all n held-out heads cost O(n K d^2) after one inverse, not n inverses. Every prediction is out of
-    sample, and unlike the game's pre-label forecasts it comes from a head trained on n - 1 of the n
-    labels, nearly the served head.
+
+def held_out_predictions(phi: np.ndarray, mask: np.ndarray, answers: np.ndarray, paid_at: np.ndarray, config,
+                         folds: int = MAX_FOLDS) -> np.ndarray:
+    """Each paid round's prediction by the game's own head learned WITHOUT it (int [n]).
+
+    The paid rounds are dealt into min(n, folds) folds by position (round i into fold i mod k, so each fold
+    spans the stream); for each fold the leader is replayed (`replay_leader`: the same blocks, the same
+    hardest-rival pairs under the theta of their time) on the other folds' labels and predicts the fold.
+    With n <= folds that is leave one round out; beyond, each held-out head still saw 95% of the labels.
     """
-    phi, mask, answers = np.asarray(phi, dtype=np.float64), np.asarray(mask, dtype=bool), np.asarray(answers, dtype=np.int64)
-    n, K, d = phi.shape
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    rival = mask & (np.arange(K)[None, :] != answers[:, None])
-    Z = np.where(rival[:, :, None], phi[np.arange(n), answers][:, None, :] - phi, 0.0)  # [n, K, d]; 0 rows add nothing
-    ridge = np.broadcast_to(np.asarray(lam, dtype=np.float64), (d,))  # one strength, or one per column
-    b = Z.sum(axis=(0, 1))
-    b[prior_index] += ridge[prior_index]
-    A_inv = np.linalg.inv(np.diag(ridge) + np.einsum("nkd,nke->de", Z, Z))
-    b_out = b[None, :] - Z.sum(axis=1)  # [n, d]: b without round i's pairs
-    U = Z @ A_inv  # [n, K, d] (rows of U^T; A^-1 is symmetric)
-    S = np.eye(K)[None] - np.einsum("nkd,njd->nkj", Z, U)
-    correction = np.linalg.solve(S, np.einsum("nkd,nd->nk", U, b_out)[:, :, None])[:, :, 0]
-    theta = b_out @ A_inv + np.einsum("nkd,nk->nd", U, correction)  # [n, d]: the head without round i
-    return np.where(mask, np.einsum("nkd,nd->nk", phi, theta), -np.inf).argmax(axis=1)
+    answers, paid_at = np.asarray(answers, dtype=np.int64), np.asarray(paid_at)
+    n = len(answers)
+    out = np.zeros(n, dtype=np.int64)
+    k = min(n, folds)
+    fold = np.arange(n) % max(k, 1)
+    for f in range(k):
+        held = fold == f
+        leader = replay_leader(phi[~held], mask[~held], answers[~held], paid_at[~held], config)
+        out[held] = predict(leader.theta, phi[held], mask[held])
+    return out
 
 
-def guard(phi: np.ndarray, mask: np.ndarray, rounds: np.ndarray, answers: np.ndarray, config, level: float,
-          prior: np.ndarray | None = None, audited: np.ndarray | None = None) -> HeadChoice:
-    """The run's choice of head from what it paid for: the paid `rounds` of the stream phi [T, K, d] and their
-    `answers`, judged by the cross-fitted ridge of the game's `config` (a GameConfig) against the prior.
+def guard(phi: np.ndarray, mask: np.ndarray, rounds: np.ndarray, answers: np.ndarray, paid_at: np.ndarray, config,
+          level: float, prior: np.ndarray | None = None, audited: np.ndarray | None = None) -> HeadChoice:
+    """The run's choice of head from what it paid for: the paid `rounds` of the stream phi [T, K, d], their
+    `answers` and `paid_at` (GameResult.paid_at: the window each was paid in), judged by held-out replays of
+    the game's leader (`config`, a GameConfig) against the prior.
     `prior`: the start's predictions on `rounds` when they do not come from `phi` (after LoRA phases phi
     are the adapted model's features, and the start is the base model's zero-shot choice). `audited` (bool,
     one per paid round): which were drawn uniformly (GameResult.audited); None: not known."""
@@ -100,9 +106,8 @@ def guard(phi: np.ndarray, mask: np.ndarray, rounds: np.ndarray, answers: np.nda
     phi_paid, mask_paid = phi[rounds], mask[rounds]
     if prior is None:
         prior = np.where(mask_paid, phi_paid[:, :, config.prior_index], -np.inf).argmax(axis=1)
-    held_out = cross_fitted_predictions(phi_paid, mask_paid, answers, lam=config.ridge(phi.shape[2]),
-                                        prior_index=config.prior_index)
-    return choose_head(held_out, prior, answers, level, "cross-fitted ridge predictions", audited)
+    held_out = held_out_predictions(phi_paid, mask_paid, answers, paid_at, config)
+    return choose_head(held_out, prior, answers, level, "held-out replays of the game's head", audited)
 
 
 def choose_head(predictions: np.ndarray, prior_predictions: np.ndarray, answers: np.ndarray, level: float,

@@ -53,7 +53,7 @@ def play_seed(config: GameConfig, task: TaskArrays, seed: int, level: float) -> 
     phi, mask, gold = task.stream.phi[rows], task.stream.mask[rows], task.stream.gold[rows]
     result = play(phi, lambda t: int(gold[t]), replace(config, seed=seed), mask)
     paid = np.nonzero(result.queried)[0]
-    choice = guard(phi, mask, paid, gold[paid], config, level, audited=result.audited[paid])
+    choice = guard(phi, mask, paid, gold[paid], result.paid_at[paid], config, level, audited=result.audited[paid])
     return SeedPlay(result.theta, result.labels_used, choice.head)
 
 

@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from stackray.game.leader import Leader
-from stackray.run.served_head import choose_head, cross_fitted_predictions, sign_test
+from stackray.game import GameConfig
+from stackray.game.leader import replay_leader
+from stackray.run.served_head import MAX_FOLDS, choose_head, guard, held_out_predictions, sign_test
 
 
 def test_sign_test_exact_values():
@@ -57,43 +58,30 @@ def test_lengths_must_agree():
         choose_head(np.zeros(3), np.zeros(2), np.zeros(3), level=0.1)
 
 
-def _ridge_on(phi, mask, answers, lam, prior_index):
-    """The same ridge fitted the slow way, pair by pair, through the game's own Leader."""
-    leader = Leader(phi.shape[2], lam=lam, prior_index=prior_index)
-    for x, m, y in zip(phi, mask, answers):
-        leader.update(np.array([x[y] - x[k] for k in range(len(m)) if m[k] and k != y]).reshape(-1, phi.shape[2]))
-    return leader.theta
+CONFIG = GameConfig(strategy="random", beta=0.5, lam=1.0, negatives=3)
 
 
 def _task(n, rng, signal=True):
-    """Column 0 (the prior) is noise; column 1 marks the answer when `signal`, else answers are random."""
+    """Column 0 (the prior) is noise; column 1 marks the answer when `signal`, else answers are random.
+    Paid in blocks of 8 rounds (`paid_at`), as a game with windows would."""
     phi = rng.normal(size=(n, 4, 3))
     mask = np.ones((n, 4), dtype=bool)
     mask[: n // 3, 3] = False  # some rounds have 3 options
     answers = np.array([rng.integers(0, m.sum()) for m in mask])
     if signal:
         phi[np.arange(n), answers, 1] += 2.0
-    return phi, mask, answers
+    return phi, mask, answers, np.arange(n) // 8
 
 
-def test_cross_fitted_prediction_is_the_ridge_fitted_without_that_round():
+@pytest.mark.parametrize("n", [12, 45])
+def test_each_prediction_is_the_games_head_replayed_without_its_fold(n):
     rng = np.random.default_rng(0)
-    phi, mask, answers = _task(12, rng)
-    got = cross_fitted_predictions(phi, mask, answers, lam=2.0, prior_index=0)
-    for i in range(12):
-        keep = np.arange(12) != i
-        theta = _ridge_on(phi[keep], mask[keep], answers[keep], 2.0, 0)
-        assert got[i] == np.where(mask[i], phi[i] @ theta, -np.inf).argmax()
-
-
-def test_cross_fitting_uses_a_per_column_ridge():
-    rng = np.random.default_rng(4)
-    phi, mask, answers = _task(15, rng)
-    ridge = np.array([1.0, 0.5, 40.0])
-    got = cross_fitted_predictions(phi, mask, answers, lam=ridge, prior_index=0)
-    for i in range(15):
-        keep = np.arange(15) != i
-        theta = _ridge_on(phi[keep], mask[keep], answers[keep], ridge, 0)
+    phi, mask, answers, paid_at = _task(n, rng)
+    got = held_out_predictions(phi, mask, answers, paid_at, CONFIG)
+    k = min(n, MAX_FOLDS)  # 12: leave one out; 45: 20 folds of 2-3 rounds
+    for i in range(n):
+        keep = np.arange(n) % k != i % k
+        theta = replay_leader(phi[keep], mask[keep], answers[keep], paid_at[keep], CONFIG).theta
         assert got[i] == np.where(mask[i], phi[i] @ theta, -np.inf).argmax()
 
 
@@ -101,30 +89,27 @@ def test_a_round_does_not_predict_itself():
     # a round whose features repeat another's, with a contradicting answer: in-sample it could be fitted,
     # held out it is predicted from the rest, which say the opposite
     rng = np.random.default_rng(1)
-    phi, mask, answers = _task(40, rng)
+    phi, mask, answers, paid_at = _task(40, rng)
     phi[0], mask[0] = phi[1], mask[1]
     answers[0] = (answers[1] + 1) % 3
-    pred = cross_fitted_predictions(phi, mask, answers, lam=1.0, prior_index=0)
+    pred = held_out_predictions(phi, mask, answers, paid_at, CONFIG)
     assert pred[0] == answers[1] != answers[0]
 
 
-def test_cross_fitted_evidence_serves_a_head_that_learns_and_keeps_the_prior_otherwise():
+def test_held_out_evidence_serves_a_head_that_learns_and_keeps_the_prior_otherwise():
     rng = np.random.default_rng(2)
-    phi, mask, answers = _task(60, rng)
-    prior = np.where(mask, phi[:, :, 0], -np.inf).argmax(axis=1)
-    cross = cross_fitted_predictions(phi, mask, answers, lam=1.0, prior_index=0)
-    assert choose_head(cross, prior, answers, level=0.05).head == "learned"
+    phi, mask, answers, paid_at = _task(60, rng)
+    choice = guard(phi, mask, np.arange(60), answers, paid_at, CONFIG, level=0.05)
+    assert choice.head == "learned" and "held-out replays" in choice.reason
     # random answers: nothing to learn; over many draws the guard switches at most about `level` of the time
     switches = 0
     for seed in range(40):
-        phi, mask, answers = _task(60, np.random.default_rng(100 + seed), signal=False)
-        prior = np.where(mask, phi[:, :, 0], -np.inf).argmax(axis=1)
-        cross = cross_fitted_predictions(phi, mask, answers, lam=1.0, prior_index=0)
-        switches += choose_head(cross, prior, answers, level=0.05).head == "learned"
+        phi, mask, answers, paid_at = _task(60, np.random.default_rng(100 + seed), signal=False)
+        switches += guard(phi, mask, np.arange(60), answers, paid_at, CONFIG, level=0.05).head == "learned"
     assert switches <= 6
 
 
 def test_empty_input():
     rng = np.random.default_rng(3)
-    phi, mask, answers = _task(10, rng)
-    assert cross_fitted_predictions(phi[:0], mask[:0], answers[:0], lam=1.0, prior_index=0).shape == (0,)
+    phi, mask, answers, paid_at = _task(10, rng)
+    assert held_out_predictions(phi[:0], mask[:0], answers[:0], paid_at[:0], CONFIG).shape == (0,)
