@@ -36,6 +36,7 @@ bench: install
 	$(PY) bench/scorer_speed.py
 	$(PY) bench/tune_speed.py
 	$(PY) bench/label_efficiency.py
+	$(PY) bench/guard_level.py
 	$(PY) bench/serve_latency.py
 
 clean:

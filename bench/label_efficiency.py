@@ -1,7 +1,7 @@
 """The label-efficiency report: what paid labels buy on six real sets, per strategy and budget.
 
     make bench                                   # or alone:
-    PYTHONPATH=$PWD .venv/bin/python bench/label_efficiency.py [--sets arc_easy,openbookqa] [--seeds 5]
+    PYTHONPATH=$PWD .venv/bin/python bench/label_efficiency.py [--sets arc_easy,openbookqa] [--seeds 20]
         [--model HF_ID_OR_PATH] [--backend transformers|vllm] [--out bench/results/label_efficiency]
 
 Each set's pool is its own train split where it has one (otherwise a seeded share of its only split,
@@ -12,7 +12,7 @@ embedded Ray) on the first call and read back on every later one, so a rerun cos
 Per seed s the pool is played in the seeded order s (the order the game sees is the only randomness
 besides `random`'s draws), by every strategy at every beta, with the game settings of the demo config
 (chosen on a development share of the OpenBookQA train split, docs/game.md). For each learned head the
-run's own guard (stackray.run.served_head: cross-fitted ridge predictions on the paid labels and a
+run's own guard (stackray.run.served_head: held-out replays of the game's head on the paid labels and a
 sign test) decides which head would be served. The outside reference is scikit-learn's logistic
 regression trained on the same number of randomly chosen labels.
 
@@ -109,10 +109,13 @@ def play_one(strategy: str, beta: float, seed: int, feats: dict, settings: dict)
               "acc": float(correct.mean()), "correct": correct.astype(int).tolist(),
               "stream_acc": float(np.mean(predict(res.theta, s_phi, s_mask) == s_gold)) if unpaid.size else None,
               "stream_zero": float(zero_shot_correct(s_phi, s_mask, s_gold).mean()) if unpaid.size else None}
-    choice = guard(phi[order], mask[order], paid, gold[order][paid], cfg, LEVEL,  # what a run would serve
+    choice = guard(phi[order], mask[order], paid, gold[order][paid], res.paid_at[paid], cfg, LEVEL,  # what a run would serve
                    audited=res.audited[paid])
     served_acc = record["acc"] if choice.head == "learned" else float(zero.mean())
-    return {**record, "served": choice.head, "served_acc": served_acc}
+    # The guard's counts, so that other levels and veto rules can be judged from runs.json alone
+    # (bench/guard_level.py), on the stream's unpaid rounds first.
+    evidence = {k: getattr(choice, k) for k in ("paid_rounds", "wins", "losses", "p_value", "audit_rounds", "audit_wins", "audit_losses")}
+    return {**record, "served": choice.head, "served_acc": served_acc, "guard": evidence}
 
 
 def logistic_reference(n_labels: int, seed: int, feats: dict) -> dict:
@@ -160,7 +163,7 @@ def run_set(name: str, feats: dict, seeds: int, settings: dict, progress) -> lis
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, from {', '.join(SETS)}")
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--model", default=None, help="Hugging Face id or local path (default: the bundled SmolLM2-135M)")
     p.add_argument("--backend", default="transformers", choices=("transformers", "vllm"))
     p.add_argument("--features-only", action="store_true", help="fill the feature cache and stop")

@@ -12,7 +12,7 @@ features, so the comparison is paired: the table gives the mean of (arm - random
 t-interval and the number of seeds the arm wins.
 
 The guard columns: for each learned head, whether `stackray.run.served_head` would serve it (the
-pre-label sign test, and the cross-fitted ridge test) and whether it was in fact better than the
+pre-label sign test, and the held-out replays of the game's head; for pair-rule arms the replay uses the default pairs) and whether it was in fact better than the
 zero-shot prior on the dev split.
 
 Writes <out>/label_efficiency_<pool>.json and .md (the Markdown table that docs/game.md quotes).
@@ -34,7 +34,7 @@ import numpy as np
 from stackray.data import load_items
 from stackray.scoring.cache import default_cache_root
 from stackray.game import GameConfig, predict
-from stackray.run.served_head import choose_head, cross_fitted_predictions
+from stackray.run.served_head import choose_head, held_out_predictions
 
 SCALARS = 3  # mean_logprob, sum_logprob, calibration; then hidden_000.., then bias (constant: no signal)
 BASE = dict(beta=0.1, c=1.0, lam=30.0, window=32, max_wait=2, rank="width", lam_tail=0.0)  # explicit: tables do not move with defaults
@@ -103,6 +103,7 @@ _play = sys.modules["stackray.game.play"]  # the module (the package re-exports 
 _lead = sys.modules["stackray.game.leader"]  # Leader.learn makes a label's pairs with this module's supervised_pairs
 
 _HARDEST = _lead.supervised_pairs
+_LEARN = _lead.Leader.learn
 
 
 def _all_rivals(theta, phi, mask, gold, k):
@@ -111,7 +112,36 @@ def _all_rivals(theta, phi, mask, gold, k):
     return phi[r, gold[r]] - phi[r, j]
 
 
-PAIR_RULES = {"hardest": _HARDEST, "all": _all_rivals}
+def _at_least_one(theta, phi, mask, gold, k):
+    """The hardest margin-violating rivals, and the top rival of a round that violates none: every paid
+    label teaches the regression something (the issue's "other reading of the game")."""
+    out = [np.zeros((0, phi.shape[2]))]
+    for i in range(len(gold)):
+        Z = _HARDEST(theta, phi[i:i + 1], mask[i:i + 1], gold[i:i + 1], k)
+        if not len(Z):
+            scores = np.where(mask[i], phi[i] @ theta, -np.inf)
+            scores[gold[i]] = -np.inf
+            if np.isfinite(scores.max()):
+                Z = (phi[i, gold[i]] - phi[i, int(scores.argmax())])[None, :]
+        out.append(Z)
+    return np.concatenate(out)
+
+
+PAIR_RULES = {"hardest": _HARDEST, "all": _all_rivals, "min1": _at_least_one}
+
+
+def _per_label_learn(self, phi, mask, gold, k):
+    """Leader.learn with pair weights 1 / (pairs of its round): each paid label weighs the same in the ridge,
+    however many of its rivals violate the margin (the default counts a round with 3 such rivals 3 times)."""
+    version, Zs, ws = self.version, [], []
+    for i in range(len(gold)):
+        Z = _lead.supervised_pairs(self.theta, phi[i:i + 1], mask[i:i + 1], gold[i:i + 1], k)
+        Zs.append(Z)
+        ws.append(np.full(len(Z), 1.0 / max(len(Z), 1)))
+    Z = np.concatenate(Zs) if Zs else np.zeros((0, self.dim))
+    if len(Z):
+        self.update(Z, np.concatenate(ws))
+    self.version = version + 1
 
 
 @dataclass
@@ -164,6 +194,15 @@ def arms() -> list[Arm]:
         a.append(Arm(f"llf beta={beta} rank=gap", {"strategy": "llf", "beta": beta, "rank": "gap"}, baseline=f"random beta={beta}"))
         a.append(Arm(f"llf stdh4 beta={beta} rank=gap", {"strategy": "llf", "beta": beta, "rank": "gap"}, feats="stdh4",
                      baseline=f"random stdh4 beta={beta}"))
+    for beta in (0.05, 0.1):  # the demo's settings (block ridge, rank = gap): what helps on top of them
+        demo, tag = {"beta": beta, "lam_tail": 120.0, "rank": "gap"}, f"demo beta={beta}"
+        for pairs in ("hardest", "min1", "per_label"):
+            suffix = "" if pairs == "hardest" else f" pairs={pairs}"
+            for s in ("random", "llf"):
+                a.append(Arm(f"{s} {tag}{suffix}", {"strategy": s, **demo}, pairs=pairs, baseline=f"random {tag}{suffix}"))
+        for audit in (0.25, 0.5):
+            a.append(Arm(f"llf {tag} audit={audit}", {"strategy": "llf", **demo, "audit": audit}, baseline=f"random {tag}"))
+        a.append(Arm(f"llf {tag} c=0.25", {"strategy": "llf", **demo, "c": 0.25}, baseline=f"random {tag}"))
     return a
 
 
@@ -203,20 +242,23 @@ def play_arm(arm: Arm, phi, mask, gold, seeds: int, dev: int, level: float, held
         game = _play.Game(cfg, len(st), X.shape[2])
         oracle = _oracle(arm, gold[st], mask[st], s)
         asked = {}
-        _lead.supervised_pairs = _sequential(game.leader) if arm.pairs == "sequential" else PAIR_RULES[arm.pairs]
+        rule = "hardest" if arm.pairs == "per_label" else arm.pairs
+        _lead.supervised_pairs = _sequential(game.leader) if rule == "sequential" else PAIR_RULES[rule]
+        if arm.pairs == "per_label":
+            _lead.Leader.learn = _per_label_learn
         try:
             for start in range(0, len(st), cfg.window):
                 rows = st[start:start + cfg.window]
                 game.step(X[rows], mask[rows], lambda t: asked.setdefault(t, oracle(t)), lambda r: (X[st][r], mask[st][r]))
         finally:
-            _lead.supervised_pairs = _HARDEST
+            _lead.supervised_pairs, _lead.Leader.learn = _HARDEST, _LEARN
         res = game.result()
         acc = float((predict(res.theta, X[dv], mask[dv]) == gold[dv]).mean())
         zero = float((np.where(mask[dv], X[dv][:, :, 0], -np.inf).argmax(1) == gold[dv]).mean())
         paid = np.nonzero(res.queried)[0]
         prior = np.where(mask[st][paid], X[st][paid][:, :, 0], -np.inf).argmax(1)
         answers = np.array([asked[int(t)] for t in paid], dtype=np.int64)
-        cross = cross_fitted_predictions(X[st][paid], mask[st][paid], answers, lam=cfg.ridge(X.shape[2]), prior_index=cfg.prior_index)
+        cross = held_out_predictions(X[st][paid], mask[st][paid], answers, res.paid_at[paid], cfg)
         served = choose_head(cross, prior, answers, level).head == "learned"
         for key, value in (("acc", acc), ("zero", zero), ("labels", res.labels_used), ("cross", served),
                            ("sign", choose_head(res.predictions[paid], prior, answers, level).head == "learned"),
