@@ -179,8 +179,8 @@ class RunSection(Section):
 
 class ServeSection(Section):
     """The never-worse-than-the-start rule (stackray.run.served_head): the learned head replaces the
-    zero-shot prior only when a one-sided sign test on the paid rounds (each predicted by the ridge refitted
-    without it) rejects "no better" at `level`."""
+    zero-shot prior only when a one-sided sign test on the paid rounds (each predicted by the game's head
+    replayed without it) rejects "no better" at `level`."""
 
     level: Annotated[float, Field(gt=0, lt=1)] = 0.1
 
