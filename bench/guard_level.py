@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 from stackray.run.served_head import sign_test  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 LEVELS = (0.2, 0.1, 0.05, 0.025, 0.01)
 VETOES = {"none": lambda w, l: True, "wins >= losses": lambda w, l: w >= l, "wins > losses": lambda w, l: w > l}
 

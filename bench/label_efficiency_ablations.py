@@ -34,6 +34,7 @@ import numpy as np
 from stackray.data import load_items
 from stackray.scoring.cache import default_cache_root
 from stackray.game import GameConfig, predict
+from stackray.game.follower import masked_scores
 from stackray.run.served_head import choose_head, held_out_predictions
 
 SCALARS = 3  # mean_logprob, sum_logprob, calibration; then hidden_000.., then bias (constant: no signal)
@@ -119,7 +120,7 @@ def _at_least_one(theta, phi, mask, gold, k):
     for i in range(len(gold)):
         Z = _HARDEST(theta, phi[i:i + 1], mask[i:i + 1], gold[i:i + 1], k)
         if not len(Z):
-            scores = np.where(mask[i], phi[i] @ theta, -np.inf)
+            scores = masked_scores(theta, phi[i:i + 1], mask[i:i + 1])[0]
             scores[gold[i]] = -np.inf
             if np.isfinite(scores.max()):
                 Z = (phi[i, gold[i]] - phi[i, int(scores.argmax())])[None, :]

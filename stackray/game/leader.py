@@ -125,8 +125,8 @@ def replay_leader(phi: np.ndarray, mask: np.ndarray, gold: np.ndarray, paid_at: 
     LoRA phase re-derives this same head on the adapted model's features (stackray.run.lora_phases)."""
     dim = phi.shape[2]
     leader = Leader(dim, lam=config.ridge(dim), prior_index=config.prior_index)
-    paid_at = np.asarray(paid_at)
+    gold, paid_at = np.asarray(gold), np.asarray(paid_at)
     for when in np.unique(paid_at):
         block = paid_at == when
-        leader.learn(phi[block], mask[block], np.asarray(gold)[block], config.negatives)
+        leader.learn(phi[block], mask[block], gold[block], config.negatives)
     return leader

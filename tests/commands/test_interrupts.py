@@ -138,10 +138,10 @@ def test_signal_during_an_annotator_wait_ends_cleanly_and_resumes_identically(se
     resumed = Run(tmp_path / "logs-resume", "--resume", str(run_dir))
     _answer(run_dir, gold, resumed, None)
     assert resumed.proc.wait() == 0, resumed.stderr()
-    uninterrupted = uninterrupted.result(timeout=PATIENCE_S)
-    assert ledger(run_dir) == ledger(uninterrupted)
-    for key, theta in thetas(uninterrupted).items():
+    reference = uninterrupted.result(timeout=PATIENCE_S)
+    assert ledger(run_dir) == ledger(reference)
+    for key, theta in thetas(reference).items():
         np.testing.assert_allclose(thetas(run_dir)[key], theta, rtol=0, atol=1e-9, err_msg=key)
-    assert (run_dir / "metrics.jsonl").read_bytes() == (uninterrupted / "metrics.jsonl").read_bytes()
-    rows = [json.loads((d / "summary.json").read_text())["rows"] for d in (run_dir, uninterrupted)]
+    assert (run_dir / "metrics.jsonl").read_bytes() == (reference / "metrics.jsonl").read_bytes()
+    rows = [json.loads((d / "summary.json").read_text())["rows"] for d in (run_dir, reference)]
     assert rows[0] == rows[1]
