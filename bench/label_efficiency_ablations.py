@@ -34,7 +34,7 @@ import numpy as np
 from stackray.data import load_items
 from stackray.scoring.cache import default_cache_root
 from stackray.game import GameConfig, predict
-from stackray.game.follower import masked_scores
+from stackray.game.follower import Confidence, assess, assess_window, masked_scores
 from stackray.run.served_head import choose_head, held_out_predictions
 
 SCALARS = 3  # mean_logprob, sum_logprob, calibration; then hidden_000.., then bias (constant: no signal)
@@ -153,6 +153,7 @@ class Arm:
     pairs: str = "hardest"
     baseline: str = "random"  # the arm it is paired with (same features, same pair rule)
     noise: bool = False  # the oracle answers at random (a false-switch test for the guard)
+    pending: str = "played"  # pending rounds ranked by the pair they were played with, or "fresh" (a new best response)
 
 
 def arms() -> list[Arm]:
@@ -204,7 +205,25 @@ def arms() -> list[Arm]:
         for audit in (0.25, 0.5):
             a.append(Arm(f"llf {tag} audit={audit}", {"strategy": "llf", **demo, "audit": audit}, baseline=f"random {tag}"))
         a.append(Arm(f"llf {tag} c=0.25", {"strategy": "llf", **demo, "c": 0.25}, baseline=f"random {tag}"))
+        a.append(Arm(f"llf {tag} pending=fresh", {"strategy": "llf", **demo}, pending="fresh", baseline=f"llf {tag}"))
     return a
+
+
+def _fresh_pending(game, phi, mask):
+    """The game's window assessment, but with pending rounds re-assessed by a fresh best response (the other
+    reading's third difference): under the new snapshot each pending round gets a new prediction and
+    optimistic alternative, and the gate ranks it by that pair's margin and width, not by the pair it was
+    played with. `phi`, `mask`: the stream's features (rounds index them)."""
+    cfg = game.config
+
+    def assess_fresh(snapshot, phi_w, mask_w, pending_z):
+        window, _ = assess_window(snapshot, phi_w, mask_w, None, alpha=cfg.alpha, c=cfg.c, tau=cfg.tau)
+        if pending_z is None:
+            return window, None
+        pending = game.gate.pending_rounds()  # the rounds Game.step built pending_z from, in the same order
+        fresh = assess(snapshot, phi[pending], mask[pending], alpha=cfg.alpha, c=cfg.c, tau=cfg.tau)
+        return window, Confidence(fresh.margin, fresh.width, fresh.uncertain)
+    return assess_fresh
 
 
 def _sequential(leader):
@@ -241,6 +260,8 @@ def play_arm(arm: Arm, phi, mask, gold, seeds: int, dev: int, level: float, held
         st, dv = perm[:-dev], (perm[-dev:] if held is None else np.arange(n, len(X)))
         cfg = GameConfig(**{**BASE, **arm.cfg, "seed": s})
         game = _play.Game(cfg, len(st), X.shape[2])
+        if arm.pending == "fresh":
+            game.assess_window = _fresh_pending(game, X[st], mask[st])
         oracle = _oracle(arm, gold[st], mask[st], s)
         asked = {}
         rule = "hardest" if arm.pairs == "per_label" else arm.pairs
