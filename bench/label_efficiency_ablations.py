@@ -3,7 +3,7 @@
 Run (after `stackray featurize` filled the cache for the pools named below):
 
     PYTHONPATH=$PWD STACKRAY_CACHE=/tmp/stackray-cache nice -n 10 .venv/bin/python bench/label_efficiency_ablations.py
-        [--pool openbookqa:train:700] [--seeds 5] [--only NAME,...] [--out bench/results]
+        [--pool openbookqa:train:700] [--seeds 5] [--format cloze|letter] [--only NAME,...] [--out bench/results]
 
 Development pools only: each seed splits the pool's items into a stream (played by the game) and a
 dev split (scored); nothing here reads a test split, so a choice made from these tables is not a
@@ -41,11 +41,11 @@ SCALARS = 3  # mean_logprob, sum_logprob, calibration; then hidden_000.., then b
 BASE = dict(beta=0.1, c=1.0, lam=30.0, window=32, max_wait=2, rank="width", lam_tail=0.0)  # explicit: tables do not move with defaults
 
 
-def load_cached(spec: str, limit: int, seed: int = 0, root: str | None = None, d: int = 68):
+def load_cached(spec: str, limit: int, seed: int = 0, root: str | None = None, d: int = 68, fmt: str = "cloze"):
     """(phi [N, K, d], mask [N, K], gold [N], names) assembled from the content-keyed feature cache.
 
-    Only cloze features of the bundled GGUF model without an adapter are read (the cache may also hold
-    other models' and LoRA-adapted features for the same item ids). `root`: the project's feature cache
+    Only `fmt` (cloze or letter) features of the bundled GGUF model without an adapter, zero-shot, are read
+    (the cache may also hold other models', other formats' and LoRA-adapted features for the same item ids). `root`: the project's feature cache
     (``$STACKRAY_CACHE`` or ~/.cache/stackray/features, where runs and bench/label_efficiency.py put them).
     """
     root = str(root or default_cache_root())
@@ -54,7 +54,9 @@ def load_cached(spec: str, limit: int, seed: int = 0, root: str | None = None, d
         meta = json.loads(Path(f).read_text())
         material = meta["material"]
         model = str(material.get("scorer", {}).get("model"))
-        if meta["shape"][-1] != d or "cloze" not in str(material) or "gguf:" not in model or "+adapter:" in model:
+        scorer = material.get("scorer", {})
+        if (meta["shape"][-1] != d or scorer.get("format") != fmt or scorer.get("num_shots", 0) or "gguf:" not in model
+                or "+adapter:" in model):
             continue
         phi = np.load(f[:-5] + ".npy", allow_pickle=False)
         names = meta["names"]
@@ -64,7 +66,7 @@ def load_cached(spec: str, limit: int, seed: int = 0, root: str | None = None, d
     missing = [it.id for it in items if it.id not in rows]
     if missing:
         raise SystemExit(f"{spec}: {len(missing)} items are not in the feature cache {root} (first: {missing[0]}); "
-                         f"run `stackray featurize --data {spec} --limit {limit} --d-h {d - 4}` first")
+                         f"run `stackray featurize --data {spec} --limit {limit} --format {fmt} --d-h {d - 4}` first")
     phi = np.stack([rows[it.id] for it in items]).astype(np.float64)
     K = phi.shape[1]
     mask = np.array([[k < len(it.options) for k in range(K)] for it in items])
@@ -328,17 +330,18 @@ def main(argv=None) -> None:
     p.add_argument("--level", type=float, default=0.1, help="the guard's significance level")
     p.add_argument("--eval", default="", help="spec:limit of a split to REPORT on instead of the dev split (raw-feature "
                    "arms only; the guard's power on the real evaluation split). Never choose a knob from it")
+    p.add_argument("--format", default="cloze", choices=("cloze", "letter"), help="prompt format of the cached features")
     p.add_argument("--only", default="", help="comma-separated arm names (default: all)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = p.parse_args(argv)
     spec, limit = args.pool.rsplit(":", 1)
     if "test" in spec:
         raise SystemExit("--pool: ablations choose knobs, so they run on train splits only")
-    phi, mask, gold, _ = load_cached(spec, int(limit))
+    phi, mask, gold, _ = load_cached(spec, int(limit), fmt=args.format)
     held, order = None, arms()
     if args.eval:
         espec, elimit = args.eval.rsplit(":", 1)
-        held = load_cached(espec, int(elimit))[:3]
+        held = load_cached(espec, int(elimit), fmt=args.format)[:3]
         order = [a for a in order if a.feats == "raw" and not a.noise]
     if args.only:
         wanted = set(args.only.split(","))
@@ -353,7 +356,8 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"label_efficiency_{spec.replace(':', '_')}" + (f"_eval_{args.eval.rsplit(':', 1)[0].replace(':', '_')}" if args.eval else "")
-    head = (f"{spec} (first {limit} items, seed-0 sample): per seed s the stream is {int(limit) - args.dev} items and "
+    stem += "" if args.format == "cloze" else f"_{args.format}"
+    head = (f"{spec} (first {limit} items, seed-0 sample, {args.format} features): per seed s the stream is {int(limit) - args.dev} items and "
             f"the dev split {args.dev} (permutation seed 100 + s)" + (f", scored on {args.eval} instead" if args.eval else "") +
             f"; {args.seeds} seeds; defaults {BASE}; guard level {args.level}.")
     (out / f"{stem}.json").write_text(json.dumps({"pool": args.pool, "seeds": args.seeds, "dev": args.dev, "base": BASE,
