@@ -35,6 +35,7 @@ from stackray.data import load_items
 from stackray.scoring.cache import default_cache_root
 from stackray.game import GameConfig, predict
 from stackray.game.follower import Confidence, assess, assess_window, masked_scores
+from stackray.game.leader import replay_leader
 from stackray.run.served_head import choose_head, held_out_predictions
 
 SCALARS = 3  # mean_logprob, sum_logprob, calibration; then hidden_000.., then bias (constant: no signal)
@@ -156,6 +157,7 @@ class Arm:
     baseline: str = "random"  # the arm it is paired with (same features, same pair rule)
     noise: bool = False  # the oracle answers at random (a false-switch test for the guard)
     pending: str = "played"  # pending rounds ranked by the pair they were played with, or "fresh" (a new best response)
+    lam_tails: tuple = ()  # candidates for the served head's hidden-block ridge, chosen per run from the paid labels
 
 
 def arms() -> list[Arm]:
@@ -208,7 +210,27 @@ def arms() -> list[Arm]:
             a.append(Arm(f"llf {tag} audit={audit}", {"strategy": "llf", **demo, "audit": audit}, baseline=f"random {tag}"))
         a.append(Arm(f"llf {tag} c=0.25", {"strategy": "llf", **demo, "c": 0.25}, baseline=f"random {tag}"))
         a.append(Arm(f"llf {tag} pending=fresh", {"strategy": "llf", **demo}, pending="fresh", baseline=f"llf {tag}"))
+        for s in ("random", "llf"):
+            a.append(Arm(f"{s} {tag} select lam_tail", {"strategy": s, **demo}, lam_tails=LAM_TAILS, baseline=f"{s} {tag}"))
     return a
+
+
+LAM_TAILS = (30.0, 120.0, 480.0, 1920.0)  # 30 = lam: one ridge for every column
+
+
+def _select_lam_tail(cfg: GameConfig, phi, mask, answers, paid_at, candidates) -> tuple[GameConfig, np.ndarray]:
+    """The served head's config among `lam_tail` candidates, chosen from the paid labels alone: the one whose
+    held-out replays (the guard's evidence) predict the most paid answers; ties keep the game's own. Returns
+    (that config, its held-out predictions)."""
+    best = (cfg, held_out_predictions(phi, mask, answers, paid_at, cfg))
+    for tail in candidates:
+        if tail == cfg.lam_tail:
+            continue
+        cand = GameConfig(**{**cfg.to_dict(), "lam_tail": tail})
+        held = held_out_predictions(phi, mask, answers, paid_at, cand)
+        if (held == answers).sum() > (best[1] == answers).sum():
+            best = (cand, held)
+    return best
 
 
 def _fresh_pending(game, phi, mask):
@@ -277,12 +299,18 @@ def play_arm(arm: Arm, phi, mask, gold, seeds: int, dev: int, level: float, held
         finally:
             _lead.supervised_pairs, _lead.Leader.learn = _HARDEST, _LEARN
         res = game.result()
-        acc = float((predict(res.theta, X[dv], mask[dv]) == gold[dv]).mean())
+        theta = res.theta
         zero = float((np.where(mask[dv], X[dv][:, :, 0], -np.inf).argmax(1) == gold[dv]).mean())
         paid = np.nonzero(res.queried)[0]
         prior = np.where(mask[st][paid], X[st][paid][:, :, 0], -np.inf).argmax(1)
         answers = np.array([asked[int(t)] for t in paid], dtype=np.int64)
-        cross = held_out_predictions(X[st][paid], mask[st][paid], answers, res.paid_at[paid], cfg)
+        if arm.lam_tails and paid.size:
+            chosen, cross = _select_lam_tail(cfg, X[st][paid], mask[st][paid], answers, res.paid_at[paid], arm.lam_tails)
+            theta = replay_leader(X[st][paid], mask[st][paid], answers, res.paid_at[paid], chosen).theta
+            out.setdefault("lam_tail", []).append(chosen.lam_tail)
+        else:
+            cross = held_out_predictions(X[st][paid], mask[st][paid], answers, res.paid_at[paid], cfg)
+        acc = float((predict(theta, X[dv], mask[dv]) == gold[dv]).mean())
         served = choose_head(cross, prior, answers, level).head == "learned"
         for key, value in (("acc", acc), ("zero", zero), ("labels", res.labels_used), ("cross", served),
                            ("sign", choose_head(res.predictions[paid], prior, answers, level).head == "learned"),
