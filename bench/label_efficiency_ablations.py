@@ -45,17 +45,18 @@ BASE = dict(beta=0.1, c=1.0, lam=30.0, window=32, max_wait=2, rank="width", lam_
 def load_cached(spec: str, limit: int, seed: int = 0, root: str | None = None, d: int = 68, fmt: str = "cloze"):
     """(phi [N, K, d], mask [N, K], gold [N], names) assembled from the content-keyed feature cache.
 
-    Only `fmt` (cloze or letter) features of the bundled GGUF model without an adapter, zero-shot, are read
-    (the cache may also hold other models', other formats' and LoRA-adapted features for the same item ids). `root`: the project's feature cache
-    (``$STACKRAY_CACHE`` or ~/.cache/stackray/features, where runs and bench/label_efficiency.py put them).
+    Only `fmt` (cloze or letter) zero-shot features of the bundled GGUF model without an adapter are read (the
+    cache may also hold other models', other formats', k-shot and LoRA-adapted features for the same item ids).
+    `root`: the project's feature cache (``$STACKRAY_CACHE`` or ~/.cache/stackray/features, where runs and
+    bench/label_efficiency.py put them).
     """
     root = str(root or default_cache_root())
     rows, names = {}, None
     for f in sorted(glob.glob(root + "/*.json")):
         meta = json.loads(Path(f).read_text())
         material = meta["material"]
-        model = str(material.get("scorer", {}).get("model"))
         scorer = material.get("scorer", {})
+        model = str(scorer.get("model"))
         if (meta["shape"][-1] != d or scorer.get("format") != fmt or scorer.get("num_shots", 0) or "gguf:" not in model
                 or "+adapter:" in model):
             continue
