@@ -224,13 +224,14 @@ def _select_lam_tail(cfg: GameConfig, phi, mask, answers, paid_at, candidates) -
     held-out replays (the guard's evidence) predict the most paid answers; ties keep the game's own. Returns
     (that config, its held-out predictions)."""
     best = (cfg, held_out_predictions(phi, mask, answers, paid_at, cfg))
+    best_right = int((best[1] == answers).sum())
     for tail in candidates:
         if tail == cfg.lam_tail:
             continue
         cand = GameConfig(**{**cfg.to_dict(), "lam_tail": tail})
         held = held_out_predictions(phi, mask, answers, paid_at, cand)
-        if (held == answers).sum() > (best[1] == answers).sum():
-            best = (cand, held)
+        if (right := int((held == answers).sum())) > best_right:
+            best, best_right = (cand, held), right
     return best
 
 
@@ -307,7 +308,8 @@ def play_arm(arm: Arm, phi, mask, gold, seeds: int, dev: int, level: float, held
         answers = np.array([asked[int(t)] for t in paid], dtype=np.int64)
         if arm.lam_tails and paid.size:
             chosen, cross = _select_lam_tail(cfg, X[st][paid], mask[st][paid], answers, res.paid_at[paid], arm.lam_tails)
-            theta = replay_leader(X[st][paid], mask[st][paid], answers, res.paid_at[paid], chosen).theta
+            if chosen is not cfg:  # the game's own config: its theta is the game's (replay_leader reproduces it)
+                theta = replay_leader(X[st][paid], mask[st][paid], answers, res.paid_at[paid], chosen).theta
             out.setdefault("lam_tail", []).append(chosen.lam_tail)
         else:
             cross = held_out_predictions(X[st][paid], mask[st][paid], answers, res.paid_at[paid], cfg)
