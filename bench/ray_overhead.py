@@ -9,10 +9,9 @@ both sides pay the same fsyncs, which only dilutes the ratio and, on a busy mach
 noise. The Ray side is `stackray.run.ray_game`: a LeaderActor, one FollowerActor and a
 BudgetCoordinator, the same `Game` stepped window by window by the driver.
 
-What Ray adds per window: two waits (the window's assessment; the coordinator's select) and the
-leader's `learn` sent without waiting. A window that one follower shard suffices for (the demo's) is
-assessed in the leader's own actor, queued behind its `learn`, so the snapshot never travels; a large
-window is split over the FollowerActors, which run in parallel (the row with 2 followers on these 2
+What Ray adds per window: two calls (the window's assessment; the coordinator's select). A window
+that one follower shard suffices for (the demo's) is assessed in the leader's own actor, which gets the
+previous window's update in the same call, so the snapshot never travels; a large window is split over the FollowerActors, which run in parallel (the row with 2 followers on these 2
 cores). What the game costs per window grows as W K d^2, so the ratio depends on the window and d: it
 is reported for the demo's shape and for production shapes. BLAS is pinned to one thread in every
 process (actors get 1 thread by default). Actor start-up (once per run) is reported apart, not in the
@@ -161,7 +160,7 @@ def main() -> None:
               "Reproduce: `.venv/bin/python bench/ray_overhead.py`.",
               "", f"The floor on this machine: an empty actor call takes {empty_ms:.2f} ms round trip, a call carrying one "
               f"demo window's features (32 x 4 x 68 float64, 70 KB, inline) {window_ms:.2f} ms. A window needs at least "
-              "that call (the leader's learn queued before it on the same actor) and the coordinator's select, which "
+              "that call (it carries the leader's update too) and the coordinator's select, which "
               f"pays the labels: {empty_ms + window_ms:.2f} ms before any work, against the in-process "
               f"{1e3 * demo['local'] / demo['windows']:.2f} ms per window."]
     write_section("Ray overhead", "\n".join(lines))

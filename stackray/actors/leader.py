@@ -5,11 +5,13 @@ table (stackray.run.roles) makes it a Ray actor. `LeaderProxy` is what `Game` ca
 (the `LeaderRole` of stackray.game.roles).
 
 Few round trips. The actor's `learn` (and `update`) returns the snapshot the next window plays against, so one
-call both learns and commits; the proxy sends it without waiting, and the actor works while the
-driver fetches the next window. `commit` returns a `RemoteSnapshot` at once: its ObjectRef goes to
-the followers as is (the snapshot is written into the object store once, by the actor, and never
-travels through the driver), and theta / A^-1 are fetched into the driver only when the game first
-reads them (zero-copy).
+call both learns and commits. The proxy holds a window's update back until the next call to the
+actor: a window that the leader's hosted follower assesses carries it (`assess(..., then=update)`),
+one call per window where there were two; anything else (followers on the snapshot's ObjectRef, a
+state read) sends it on its own first, without waiting. `commit` returns a `RemoteSnapshot` at once:
+its ObjectRef goes to the followers as is (the snapshot is written into the object store once, by the
+actor, and never travels through the driver), and theta / A^-1 are fetched into the driver only when
+the game first reads them (zero-copy).
 
 Restarts. Ray restarts a killed LeaderActor (max_restarts) with a fresh, empty leader, so every call
 carries the version the driver expects; a mismatch raises `StaleLeaderError` and the proxy restores
@@ -45,7 +47,7 @@ RESTARTED = (StaleLeaderError, RayActorError)
 class LeaderActor:
     """`follower`: the game config of a FollowerActor this actor hosts (None: none). A window small enough for
     one follower shard is assessed here, on the commit the actor already holds: the snapshot never travels,
-    and the window's learn and assess are two calls queued on one actor, one round trip instead of two
+    and the previous window's update arrives with it (`assess(..., first=update)`), one call instead of two
     (stackray.actors.follower.FollowerPool decides)."""
 
     def __init__(self, dim: int, lam: "float | np.ndarray", prior_index: int, follower: GameConfig | None = None) -> None:
@@ -73,8 +75,13 @@ class LeaderActor:
         return self.leader.commit()
 
     def assess(self, version: int, phi: np.ndarray, mask: np.ndarray, start: int, stop: int,
-               pending_z: np.ndarray | None = None):
-        """The hosted follower's `assess` on this leader's commit of `version`."""
+               pending_z: np.ndarray | None = None, first: tuple[str, tuple] | None = None):
+        """The hosted follower's `assess` on this leader's commit of `version`; `first`: the update
+        (method, arguments) that brings the leader from version - 1 to it, applied before."""
+        if first is not None:
+            self._check(version - 1)
+            method, args = first
+            getattr(self.leader, method)(*args)
         self._check(version)
         if self.follower is None:
             raise RuntimeError("LeaderActor: started without a follower to host (follower=None)")
@@ -97,7 +104,7 @@ class RemoteSnapshot:
     """
 
     def __init__(self, proxy: LeaderProxy, ref, version: int) -> None:
-        self.ref = ref
+        self._ref = ref  # None: the update that makes this commit is held back, or was sent inside an assess
         self.version = version
         self._proxy = proxy
         self._value: LeaderSnapshot | None = None
@@ -107,7 +114,16 @@ class RemoteSnapshot:
         hosts no follower."""
         if not self._proxy.hosts_follower:
             return None
-        return self._proxy.actor.assess.remote(self.version, phi, mask, start, stop, pending_z)
+        first = self._proxy._take_held(self)
+        return self._proxy.actor.assess.remote(self.version, phi, mask, start, stop, pending_z, first)
+
+    @property
+    def ref(self):
+        """The ObjectRef of this commit (sending the held-back update, or a commit, when there is none yet)."""
+        if self._ref is None:
+            if not self._proxy._flush(self):
+                self._ref = self._proxy.actor.commit.remote(self.version)
+        return self._ref
 
     def recover(self, error: BaseException) -> bool:
         """After a failed call on this snapshot: True when the leader was restarted and is restored now (its
@@ -149,6 +165,7 @@ class LeaderProxy:
         self._base = Leader(dim, lam=lam, prior_index=prior_index).state_dict()  # last synchronised state
         self._redo: list[tuple[str, tuple]] = []  # (method, arguments) of the updates sent since _base
         self._sent: list = []  # refs of superseded updates, unread, not yet confirmed by a later call
+        self._held: tuple[str, tuple] | None = None  # the last update (method, arguments), not sent yet
         self.version = 0  # the version the actor is at once every update sent has run
         self._snapshot: RemoteSnapshot | None = None  # the commit of `version`, once sent
 
@@ -169,13 +186,31 @@ class LeaderProxy:
         self._send("learn", (phi, mask, np.asarray(gold), int(k)))
 
     def _send(self, method: str, args: tuple) -> None:
-        """Send an update without waiting: its result is the next window's commit."""
-        if self._snapshot is not None and self._snapshot._value is None:
-            self._sent.append(self._snapshot.ref)
-        ref = getattr(self.actor, method).remote(self.version, *args)
+        """Hold an update back for the next call to the actor (`_flush`, `_take_held`); its result is the
+        next window's commit."""
+        self._flush(self._snapshot)  # two updates in a row: the first one goes now
+        if self._snapshot is not None and self._snapshot._ref is not None and self._snapshot._value is None:
+            self._sent.append(self._snapshot._ref)
         self._redo.append((method, args))
         self.version += 1
-        self._snapshot = RemoteSnapshot(self, ref, self.version)
+        self._held = (method, args)
+        self._snapshot = RemoteSnapshot(self, None, self.version)
+
+    def _flush(self, snapshot: RemoteSnapshot | None) -> bool:
+        """Send the held-back update on its own, without waiting, when it makes `snapshot`; whether it did."""
+        update = self._take_held(snapshot)
+        if update is None:
+            return False
+        method, args = update
+        snapshot._ref = getattr(self.actor, method).remote(self.version - 1, *args)
+        return True
+
+    def _take_held(self, snapshot: RemoteSnapshot | None):
+        """The held-back update when it is the one that makes `snapshot` (it is sent by the caller); else None."""
+        if self._held is None or snapshot is not self._snapshot:
+            return None
+        update, self._held = self._held, None
+        return update
 
     def state_dict(self) -> dict[str, np.ndarray]:
         state = self._call("state_dict")
@@ -184,6 +219,7 @@ class LeaderProxy:
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self._settle()
+        self._held = None  # replaced by `state`, like the redo log
         self.version = self._when_available("load_state_dict", state)
         self._base, self._redo, self._snapshot = state, [], None
 
@@ -198,6 +234,7 @@ class LeaderProxy:
     # ---- restarts -----------------------------------------------------------------------------------
     def _call(self, method: str, *args):
         """Call the actor; after a restart, restore the synchronised state, replay the redo log, retry once."""
+        self._flush(self._snapshot)
         for attempt in (0, 1):
             try:
                 value = ray_get(getattr(self.actor, method).remote(self.version, *args))
@@ -224,6 +261,7 @@ class LeaderProxy:
     def _restore(self) -> None:
         """Reload the synchronised state, replay the redo log, and send the unread commit again."""
         self._settle()
+        self._held = None  # it is the redo log's last entry
         version = self._when_available("load_state_dict", self._base)
         for method, args in self._redo:
             version = self._when_available(method, version, *args).version
@@ -231,8 +269,8 @@ class LeaderProxy:
             raise RuntimeError(f"LeaderActor: restored to version {version}, expected {self.version}")
         snapshot = self._snapshot
         if snapshot is not None and snapshot._value is None:
-            _discard([snapshot.ref])
-            snapshot.ref = self.actor.commit.remote(self.version)
+            _discard([snapshot._ref] if snapshot._ref is not None else [])
+            snapshot._ref = self.actor.commit.remote(self.version)
 
     def _when_available(self, method: str, *args, wait: float = RESTART_WAIT_S):
         """Call the actor, waiting while Ray restarts it (calls to a restarting actor fail at once)."""

@@ -6,9 +6,11 @@ a `LeaderProxy` (LeaderActor), a `CoordinatorGate` (BudgetCoordinator: gate + le
 each satisfies its Protocol in stackray.game.roles. The actors are started through the role table
 (stackray.run.roles), which holds their resources, restart policy and placement.
 
-Per window the driver waits on two calls: the followers' assessment (sent with the ObjectRef of the
-leader's commit, which the actor made right after the previous window's update) and the
-coordinator's `select`. The leader's update is sent without waiting.
+Per window the driver waits on two calls: the window's assessment and the coordinator's `select`.
+The leader's update from the paid labels is held back by the proxy and travels with the next
+window's assessment when the leader's actor assesses it (a window one follower shard suffices for);
+a window split over the FollowerActors gets the ObjectRef of the leader's commit instead, sent after
+that update without waiting.
 """
 
 from __future__ import annotations

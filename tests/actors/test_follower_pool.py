@@ -5,6 +5,7 @@ from dataclasses import fields
 
 import numpy as np
 import pytest
+import ray
 
 from stackray.actors import FollowerActor, FollowerPool, LeaderProxy
 from stackray.actors.follower import shards_for
@@ -72,3 +73,27 @@ def test_pool_equals_in_process_assess(ray_local, n_followers, shared):
     finally:
         pool.close()
     assert mask[np.arange(len(phi)), got.alternative].all()  # never a padded alternative
+
+
+def test_hosted_window_carries_the_held_back_update_once(ray_local):
+    """A window one shard suffices for is assessed in the leader's actor, and the update the proxy held
+    back since the last window travels with it: the assessment is the updated leader's, and the update is
+    applied exactly once (a second application, or none, would fail the actor's version check)."""
+    phi, mask, Z = _window()
+    d = phi.shape[2]
+    local = Leader(d)
+    proxy = LeaderProxy(roles.start("leader", d, 1.0, 0, CONFIG, max_restarts=0), d, 1.0, 0, hosts_follower=True)
+    pool = FollowerPool([roles.start("follower", CONFIG, max_restarts=0)])  # default shard rule: one shard here
+    rng = np.random.default_rng(1)
+    try:
+        for block in (Z, rng.standard_normal((3, d)), rng.standard_normal((1, d))):
+            local.update(block)
+            proxy.update(block)
+            got, _ = pool(proxy.commit(), phi[:8], mask[:8], None)
+            _assert_same(got, assess(local.commit(), phi[:8], mask[:8], alpha=0.7, c=0.5, tau=0.0))
+        local.update(Z)
+        proxy.update(Z)  # held back, then sent on its own by the state read
+        assert np.array_equal(proxy.state_dict()["A"], local.A) and proxy.version == local.version == 4
+    finally:
+        pool.close()
+        ray.kill(proxy.actor)
