@@ -15,12 +15,13 @@ serve is in docs/game.md. Importing this package imports Ray but not torch (the 
 model inside the actor).
 """
 
-from stackray.actors.budget_coordinator import BudgetCoordinator, CoordinatorGate, GoldOracleSpec, HumanOracleSpec, OracleSpec
+from stackray.actors.budget_coordinator import (BudgetCoordinator, CoordinatorGate, GoldOracleSpec, HumanOracleSpec, OracleSpec,
+                                                SelectRequest)
 from stackray.actors.follower import FollowerActor, FollowerPool
 from stackray.actors.leader import LeaderActor, LeaderProxy, RemoteSnapshot, StaleLeaderError
 from stackray.actors.scorer import ScorerActor, ScorerSpec
 from stackray.actors.trainer import TrainerActor
 
 __all__ = ["BudgetCoordinator", "CoordinatorGate", "FollowerActor", "FollowerPool", "GoldOracleSpec", "HumanOracleSpec",
-           "LeaderActor", "LeaderProxy", "OracleSpec", "RemoteSnapshot", "ScorerActor", "ScorerSpec", "StaleLeaderError",
-           "TrainerActor"]
+           "LeaderActor", "LeaderProxy", "OracleSpec", "RemoteSnapshot", "ScorerActor", "ScorerSpec", "SelectRequest",
+           "StaleLeaderError", "TrainerActor"]

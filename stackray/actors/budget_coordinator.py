@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -59,6 +59,18 @@ class HumanOracleSpec:
 OracleSpec = GoldOracleSpec | HumanOracleSpec
 
 
+class SelectRequest(NamedTuple):
+    """A `select` call's arguments as one object. Ray serialises every argument of a call on its own, and
+    on this machine each costs about 0.2 ms more than the same values in one (docs/benchmarks.md)."""
+
+    state: dict  # the gate state the driver last committed
+    rounds: np.ndarray
+    window: WindowAssessment
+    pending: np.ndarray
+    pending_window: Confidence | None
+    rounds_played: int
+
+
 class BudgetCoordinator:
     """item_ids: round t's item id; `folder` holds ledger.jsonl (and the human oracle's files). Small
     constructor arguments stay inline in the actor's creation task, so a restart never depends on the
@@ -76,11 +88,10 @@ class BudgetCoordinator:
         self.door = LedgerDoor(self.ledger, self.inner, list(item_ids),
                                costs=None if costs is None else list(self.costs), budget=self.gate.budget)
 
-    def select(self, state: dict, rounds: np.ndarray, window: WindowAssessment, pending: np.ndarray,
-               pending_window: Confidence | None, rounds_played: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    def select(self, request: SelectRequest) -> tuple[np.ndarray, np.ndarray, dict]:
         """(chosen rounds, their paid answers, the gate state after) given the gate state before."""
-        self.gate.load_state_dict(state)
-        chosen = self.gate.select(rounds, window, pending, pending_window, rounds_played)
+        self.gate.load_state_dict(request.state)
+        chosen = self.gate.select(*request[1:])
         answers = np.array([self.door(int(t)) for t in chosen], dtype=np.int64)
         return chosen, answers, self.gate.state_dict()
 
@@ -123,8 +134,8 @@ class CoordinatorGate:
 
     def select(self, rounds, window, pending, pending_window, rounds_played) -> np.ndarray:
         # ray_get hands back the actor's own exception (a label timeout, a bad answer): plain to the user.
-        chosen, answers, state = ray_get(self.actor.select.remote(
-            self.mirror.state_dict(), rounds, window, pending, pending_window, rounds_played))
+        chosen, answers, state = ray_get(self.actor.select.remote(SelectRequest(
+            self.mirror.state_dict(), rounds, window, pending, pending_window, rounds_played)))
         self.mirror.load_state_dict(state)
         self.answers = dict(zip(chosen.tolist(), answers.tolist()))
         return chosen

@@ -24,6 +24,7 @@ update that was lost with the old process is therefore never lost for good: the 
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 import ray
@@ -42,6 +43,16 @@ class StaleLeaderError(RuntimeError):
 
 
 RESTARTED = (StaleLeaderError, RayActorError)
+
+
+class HostedAssess(NamedTuple):
+    """`LeaderActor.assess`'s small arguments as one object (why: stackray.actors.budget_coordinator.SelectRequest)."""
+
+    version: int  # the commit the window is assessed on
+    start: int
+    stop: int
+    pending_z: np.ndarray | None
+    first: tuple[str, tuple] | None  # the update (method, arguments) from version - 1 to it, applied before
 
 
 class LeaderActor:
@@ -74,18 +85,17 @@ class LeaderActor:
         self.leader.learn(phi, mask, gold, k)
         return self.leader.commit()
 
-    def assess(self, version: int, phi: np.ndarray, mask: np.ndarray, start: int, stop: int,
-               pending_z: np.ndarray | None = None, first: tuple[str, tuple] | None = None):
-        """The hosted follower's `assess` on this leader's commit of `version`; `first`: the update
-        (method, arguments) that brings the leader from version - 1 to it, applied before."""
-        if first is not None:
-            self._check(version - 1)
-            method, args = first
+    def assess(self, phi: np.ndarray, mask: np.ndarray, call: HostedAssess):
+        """The hosted follower's `assess` of rows [call.start, call.stop) on this leader's commit of
+        `call.version`, after the update `call.first` when there is one."""
+        if call.first is not None:
+            self._check(call.version - 1)
+            method, args = call.first
             getattr(self.leader, method)(*args)
-        self._check(version)
+        self._check(call.version)
         if self.follower is None:
             raise RuntimeError("LeaderActor: started without a follower to host (follower=None)")
-        return self.follower.assess(self.leader.commit(), phi, mask, start, stop, pending_z)
+        return self.follower.assess(self.leader.commit(), phi, mask, call.start, call.stop, call.pending_z)
 
     def state_dict(self, version: int) -> dict[str, np.ndarray]:
         self._check(version)
@@ -114,8 +124,8 @@ class RemoteSnapshot:
         hosts no follower."""
         if not self._proxy.hosts_follower:
             return None
-        first = self._proxy._take_held(self)
-        return self._proxy.actor.assess.remote(self.version, phi, mask, start, stop, pending_z, first)
+        call = HostedAssess(self.version, start, stop, pending_z, self._proxy._take_held(self))
+        return self._proxy.actor.assess.remote(phi, mask, call)
 
     @property
     def ref(self):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import ray
 
-from stackray.actors import BudgetCoordinator, CoordinatorGate, GoldOracleSpec
+from stackray.actors import BudgetCoordinator, CoordinatorGate, GoldOracleSpec, SelectRequest
 from stackray.budget import read_ledger
 from stackray.game import GameConfig, Leader, assess, make_gate
 from stackray.run import roles
@@ -38,8 +38,8 @@ def test_plain_coordinator_pays_in_process(tmp_path):
     gold = [(3 * t) % K for t in range(T)]
     coordinator = BudgetCoordinator(config, str(tmp_path), _ids(), GoldOracleSpec(tuple(gold)))  # no Ray needed
     try:
-        chosen, answers, state = coordinator.select(make_gate(config, T, None).state_dict(), np.arange(20),
-                                                    _window(0), NONE, None, 20)
+        chosen, answers, state = coordinator.select(SelectRequest(make_gate(config, T, None).state_dict(),
+                                                                  np.arange(20), _window(0), NONE, None, 20))
         assert chosen.size == 5 and state["labels"] == 5
         assert answers.tolist() == [gold[t] for t in chosen]
         assert {e.round: e.answer for e in read_ledger(tmp_path / "ledger.jsonl")} == dict(zip(chosen.tolist(), answers.tolist()))
