@@ -6,7 +6,7 @@ table (stackray.run.roles) makes it a Ray actor. `LeaderProxy` is what `Game` ca
 
 Few round trips. The actor's `learn` (and `update`) returns the snapshot the next window plays against, so one
 call both learns and commits. The proxy holds a window's update back until the next call to the
-actor: a window that the leader's hosted follower assesses carries it (`assess(..., then=update)`),
+actor: a window that the leader's hosted follower assesses carries it (`HostedAssess.first`),
 one call per window where there were two; anything else (followers on the snapshot's ObjectRef, a
 state read) sends it on its own first, without waiting. `commit` returns a `RemoteSnapshot` at once:
 its ObjectRef goes to the followers as is (the snapshot is written into the object store once, by the
@@ -58,7 +58,7 @@ class HostedAssess(NamedTuple):
 class LeaderActor:
     """`follower`: the game config of a FollowerActor this actor hosts (None: none). A window small enough for
     one follower shard is assessed here, on the commit the actor already holds: the snapshot never travels,
-    and the previous window's update arrives with it (`assess(..., first=update)`), one call instead of two
+    and the previous window's update arrives with it (`HostedAssess.first`), one call instead of two
     (stackray.actors.follower.FollowerPool decides)."""
 
     def __init__(self, dim: int, lam: "float | np.ndarray", prior_index: int, follower: GameConfig | None = None) -> None:
@@ -176,7 +176,7 @@ class LeaderProxy:
         self._redo: list[tuple[str, tuple]] = []  # (method, arguments) of the updates sent since _base
         self._sent: list = []  # refs of superseded updates, unread, not yet confirmed by a later call
         self._held: tuple[str, tuple] | None = None  # the last update (method, arguments), not sent yet
-        self.version = 0  # the version the actor is at once every update sent has run
+        self.version = 0  # the version the actor is at once every update sent (or held back) has run
         self._snapshot: RemoteSnapshot | None = None  # the commit of `version`, once sent
 
     # ---- the LeaderRole ---------------------------------------------------------------------------
