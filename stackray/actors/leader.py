@@ -6,9 +6,11 @@ table (stackray.run.roles) makes it a Ray actor. `LeaderProxy` is what `Game` ca
 
 Few round trips. The actor's `learn` (and `update`) returns the snapshot the next window plays against, so one
 call both learns and commits. The proxy holds a window's update back until the next call to the
-actor: a window that the leader's hosted follower assesses carries it (`HostedAssess.first`),
-one call per window where there were two; anything else (followers on the snapshot's ObjectRef, a
-state read) sends it on its own first, without waiting. `commit` returns a `RemoteSnapshot` at once:
+actor, which carries it: the read of the state that a run's checkpoint makes after every window
+(`state_dict(version, first)`), else the next window's assessment when the leader's hosted follower
+makes it (`HostedAssess.first`); one call per window where there were two. Followers given the
+snapshot's ObjectRef (a split window) get it after the update is sent on its own, without waiting.
+`commit` returns a `RemoteSnapshot` at once:
 its ObjectRef goes to the followers as is (the snapshot is written into the object store once, by the
 actor, and never travels through the driver), and theta / A^-1 are fetched into the driver only when
 the game first reads them (zero-copy).
@@ -69,6 +71,14 @@ class LeaderActor:
         if self.leader.version != version:
             raise StaleLeaderError(f"LeaderActor: at version {self.leader.version}, the driver expects {version}")
 
+    def _catch_up(self, version: int, first: tuple[str, tuple] | None) -> None:
+        """Apply `first`, the update (method, arguments) from version - 1, when there is one; then be at `version`."""
+        if first is not None:
+            self._check(version - 1)
+            method, args = first
+            getattr(self.leader, method)(*args)
+        self._check(version)
+
     def commit(self, version: int) -> LeaderSnapshot:
         self._check(version)
         return self.leader.commit()
@@ -88,17 +98,15 @@ class LeaderActor:
     def assess(self, phi: np.ndarray, mask: np.ndarray, call: HostedAssess):
         """The hosted follower's `assess` of rows [call.start, call.stop) on this leader's commit of
         `call.version`, after the update `call.first` when there is one."""
-        if call.first is not None:
-            self._check(call.version - 1)
-            method, args = call.first
-            getattr(self.leader, method)(*args)
-        self._check(call.version)
+        self._catch_up(call.version, call.first)
         if self.follower is None:
             raise RuntimeError("LeaderActor: started without a follower to host (follower=None)")
         return self.follower.assess(self.leader.commit(), phi, mask, call.start, call.stop, call.pending_z)
 
-    def state_dict(self, version: int) -> dict[str, np.ndarray]:
-        self._check(version)
+    def state_dict(self, version: int, first: tuple[str, tuple] | None = None) -> dict[str, np.ndarray]:
+        """The leader's state at `version`, after the update `first` when there is one (a run's checkpoint reads
+        it every window, right after the window's update)."""
+        self._catch_up(version, first)
         return self.leader.state_dict()
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> int:
@@ -223,7 +231,7 @@ class LeaderProxy:
         return update
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        state = self._call("state_dict")
+        state = self._read_state()
         self._base, self._redo = state, []
         return state
 
@@ -242,18 +250,20 @@ class LeaderProxy:
         return int(self.state_dict()["meta"][2])
 
     # ---- restarts -----------------------------------------------------------------------------------
-    def _call(self, method: str, *args):
-        """Call the actor; after a restart, restore the synchronised state, replay the redo log, retry once."""
-        self._flush(self._snapshot)
+    def _read_state(self) -> dict[str, np.ndarray]:
+        """The actor's state, the held-back update applied in the same call; after a restart, restore the
+        synchronised state, replay the redo log (the held update included), retry once."""
+        first = self._take_held(self._snapshot)
         for attempt in (0, 1):
             try:
-                value = ray_get(getattr(self.actor, method).remote(self.version, *args))
+                value = ray_get(self.actor.state_dict.remote(self.version, first))
                 self._sent.clear()  # the actor is at `version`: every update sent has run
                 return value
             except RESTARTED:
                 if attempt:
                     raise
                 self._restore()
+                first = None
 
     def _fetch(self, snapshot: RemoteSnapshot) -> tuple[LeaderSnapshot, bool]:
         """(the snapshot's value, whether its commit was redone after a restart)."""

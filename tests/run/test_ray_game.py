@@ -15,8 +15,11 @@ pytestmark = pytest.mark.slow
 T, W = 300, 32
 
 
-@pytest.mark.parametrize("strategy, followers, kill_leader_at", [("llf", 2, None), ("random", 1, None), ("llf", 1, 3)])
-def test_actor_game_equals_in_process_play(ray_local, tmp_path, strategy, followers, kill_leader_at):
+@pytest.mark.parametrize("strategy, followers, kill_leader_at, checkpoints", [
+    ("llf", 2, None, False), ("random", 1, None, False), ("llf", 1, 3, False),
+    ("llf", 1, 3, True),  # as `stackray run` plays: the leader's state read after every window
+])
+def test_actor_game_equals_in_process_play(ray_local, tmp_path, strategy, followers, kill_leader_at, checkpoints):
     task = SyntheticTask(6, 4, min_candidates=2, seed=0)
     stream = task.sample(T, seed=1)
     gold = [int(g) for g in stream.gold]
@@ -29,10 +32,16 @@ def test_actor_game_equals_in_process_play(ray_local, tmp_path, strategy, follow
     phi = stream.phi.astype(np.float64)
     try:
         for k, a in enumerate(range(0, T, W)):
-            if k == kill_leader_at:
+            if k == kill_leader_at and not checkpoints:
                 assert game.leader.version > 0  # it has state to lose
-                ray.kill(game.leader_actor, no_restart=False)
-            game.step(phi[a:a + W], stream.mask[a:a + W], lambda r: (phi[r], stream.mask[r]))
+                ray.kill(game.leader_actor, no_restart=False)  # the held update is in the next assessment
+            paid = game.step(phi[a:a + W], stream.mask[a:a + W], lambda r: (phi[r], stream.mask[r]))
+            if checkpoints:
+                if k == kill_leader_at:
+                    assert paid.size > 0  # so there is an update held back
+                    ray.kill(game.leader_actor, no_restart=False)  # the held update is in the state read
+                arrays, _ = game.game.state_dict()
+                assert arrays["leader.meta"][1] == game.leader.version  # the update held back is in it
         got = game.game.result()
     finally:
         game.close()
