@@ -92,7 +92,7 @@ def test_hosted_window_carries_the_held_back_update_once(ray_local):
             got, _ = pool(proxy.commit(), phi[:8], mask[:8], None)
             _assert_same(got, assess(local.commit(), phi[:8], mask[:8], alpha=0.7, c=0.5, tau=0.0))
         local.update(Z)
-        proxy.update(Z)  # held back, then sent on its own by the state read
+        proxy.update(Z)  # held back, then carried by the state read (as a checkpoint reads it)
         assert np.array_equal(proxy.state_dict()["A"], local.A) and proxy.version == local.version == 4
     finally:
         pool.close()
