@@ -26,7 +26,7 @@ import glob
 import json
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -228,7 +228,7 @@ def _select_lam_tail(cfg: GameConfig, phi, mask, answers, paid_at, candidates) -
     for tail in candidates:
         if tail == cfg.lam_tail:
             continue
-        cand = GameConfig(**{**cfg.to_dict(), "lam_tail": tail})
+        cand = replace(cfg, lam_tail=tail)
         held = held_out_predictions(phi, mask, answers, paid_at, cand)
         if (right := int((held == answers).sum())) > best_right:
             best, best_right = (cand, held), right

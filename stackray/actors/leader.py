@@ -10,10 +10,9 @@ actor, which carries it: the read of the state that a run's checkpoint makes aft
 (`state_dict(version, first)`), else the next window's assessment when the leader's hosted follower
 makes it (`HostedAssess.first`); one call per window where there were two. Followers given the
 snapshot's ObjectRef (a split window) get it after the update is sent on its own, without waiting.
-`commit` returns a `RemoteSnapshot` at once:
-its ObjectRef goes to the followers as is (the snapshot is written into the object store once, by the
-actor, and never travels through the driver), and theta / A^-1 are fetched into the driver only when
-the game first reads them (zero-copy).
+`commit` returns a `RemoteSnapshot` at once: its ObjectRef goes to the followers as is (the snapshot
+is written into the object store once, by the actor, and never travels through the driver), and
+theta / A^-1 are fetched into the driver only when the game first reads them (zero-copy).
 
 Restarts. Ray restarts a killed LeaderActor (max_restarts) with a fresh, empty leader, so every call
 carries the version the driver expects; a mismatch raises `StaleLeaderError` and the proxy restores

@@ -7,10 +7,11 @@ each satisfies its Protocol in stackray.game.roles. The actors are started throu
 (stackray.run.roles), which holds their resources, restart policy and placement.
 
 Per window the driver waits on two calls: the window's assessment and the coordinator's `select`.
-The leader's update from the paid labels is held back by the proxy and travels with the next
-window's assessment when the leader's actor assesses it (a window one follower shard suffices for);
-a window split over the FollowerActors gets the ObjectRef of the leader's commit instead, sent after
-that update without waiting.
+The leader's update from the paid labels is held back by the proxy and travels with the next call
+to the leader: the state read of a checkpoint (`stackray run` makes one after every window), else
+the next window's assessment when the leader's actor assesses it (a window one follower shard
+suffices for). A window split over the FollowerActors gets the ObjectRef of the leader's commit
+instead, sent after that update without waiting.
 """
 
 from __future__ import annotations
