@@ -72,6 +72,7 @@ def test_pool_equals_in_process_assess(ray_local, n_followers, shared):
             _assert_same(pool(proxy.commit(), phi.copy(), mask, None)[0], want)  # another array: not the shared window
     finally:
         pool.close()
+        ray.kill(proxy.actor)
     assert mask[np.arange(len(phi)), got.alternative].all()  # never a padded alternative
 
 

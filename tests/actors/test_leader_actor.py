@@ -33,17 +33,20 @@ def test_proxy_matches_in_process_leader(ray_local):
     d = 8
     local = Leader(d, lam=0.5, prior_index=2)
     proxy = LeaderProxy(roles.start("leader", d, 0.5, 2, max_restarts=0), d, 0.5, 2)
-    for Z in _blocks(d):
-        snap, remote = local.commit(), proxy.commit()
-        assert remote.version == snap.version
-        assert np.array_equal(snap.theta, remote.theta) and np.array_equal(snap.A_inv, remote.A_inv)
-        assert not remote.A_inv.flags.writeable  # as immutable as the in-process snapshot
-        assert ray.get(remote.ref).version == snap.version  # the object-store copy the followers get
-        local.update(Z)
-        proxy.update(Z)
-    assert proxy.commit() is proxy.commit()  # an unchanged leader is not committed twice
-    assert np.array_equal(local.theta, proxy.theta)
-    assert proxy.pairs_seen == local.pairs_seen == 15
+    try:
+        for Z in _blocks(d):
+            snap, remote = local.commit(), proxy.commit()
+            assert remote.version == snap.version
+            assert np.array_equal(snap.theta, remote.theta) and np.array_equal(snap.A_inv, remote.A_inv)
+            assert not remote.A_inv.flags.writeable  # as immutable as the in-process snapshot
+            assert ray.get(remote.ref).version == snap.version  # the object-store copy the followers get
+            local.update(Z)
+            proxy.update(Z)
+        assert proxy.commit() is proxy.commit()  # an unchanged leader is not committed twice
+        assert np.array_equal(local.theta, proxy.theta)
+        assert proxy.pairs_seen == local.pairs_seen == 15
+    finally:
+        ray.kill(proxy.actor)
 
 
 @pytest.mark.parametrize("kill_after_checkpoint", [True, False])
@@ -53,21 +56,24 @@ def test_killed_leader_is_restored_to_the_same_state(ray_local, kill_after_check
     actor = roles.start("leader", d, 1.0, 0, max_restarts=2)
     proxy = LeaderProxy(actor, d, 1.0, 0)
     blocks = _blocks(d, seed=1)
-    for Z in blocks[:2]:
-        local.update(Z)
-        proxy.update(Z)
-    if kill_after_checkpoint:
-        proxy.state_dict()  # a checkpoint: the proxy's synchronised base
-    local.update(blocks[2])
-    proxy.update(blocks[2])  # sent without waiting; in the redo log
-    pid = _pid(actor)
-    ray.kill(actor, no_restart=False)  # maybe before the update (and the commit behind it) ran
-    _wait_for_restart(actor, pid)  # ray.kill is asynchronous: make sure the replica that answers is a new one
-    snap = proxy.commit()  # the fresh actor is at version 0: the proxy restores base + redo and commits again
-    assert snap.version == local.version
-    assert np.array_equal(snap.theta, local.theta)
-    assert np.array_equal(snap.A_inv, local.A_inv)
-    assert np.array_equal(proxy.state_dict()["A"], local.A)
+    try:
+        for Z in blocks[:2]:
+            local.update(Z)
+            proxy.update(Z)
+        if kill_after_checkpoint:
+            proxy.state_dict()  # a checkpoint: the proxy's synchronised base
+        local.update(blocks[2])
+        proxy.update(blocks[2])  # sent without waiting; in the redo log
+        pid = _pid(actor)
+        ray.kill(actor, no_restart=False)  # maybe before the update (and the commit behind it) ran
+        _wait_for_restart(actor, pid)  # ray.kill is asynchronous: make sure the replica that answers is a new one
+        snap = proxy.commit()  # the fresh actor is at version 0: the proxy restores base + redo and commits again
+        assert snap.version == local.version
+        assert np.array_equal(snap.theta, local.theta)
+        assert np.array_equal(snap.A_inv, local.A_inv)
+        assert np.array_equal(proxy.state_dict()["A"], local.A)
+    finally:
+        ray.kill(actor)
 
 
 def _wait_for_restart(actor, old_pid: int, timeout: float = 120.0) -> None:
