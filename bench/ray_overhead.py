@@ -12,10 +12,11 @@ BudgetCoordinator, the same `Game` stepped window by window by the driver.
 What Ray adds per window: two calls (the window's assessment; the coordinator's select). A window
 that one follower shard suffices for (the demo's) is assessed in the leader's own actor, which gets the
 previous window's update in the same call, so the snapshot never travels; a large window is split over
-the FollowerActors, which run in parallel (the row with 2 followers on these 2 cores). What the game costs per window grows as W K d^2, so the ratio depends on the window and d: it
-is reported for the demo's shape and for production shapes. BLAS is pinned to one thread in every
-process (actors get 1 thread by default). Actor start-up (once per run) is reported apart, not in the
-ratio. The target at d = 600 is judged on the better of the 1- and 2-follower rows.
+the FollowerActors, which run in parallel (the row with 2 followers on these 2 cores). What the game
+costs per window grows as W K d^2, so the ratio depends on the window and d: it is reported for the
+demo's shape and for production shapes. BLAS is pinned to one thread in every process (actors get 1
+thread by default). Actor start-up (once per run) is reported apart, not in the ratio. The target at
+d = 600 is judged on the better of the 1- and 2-follower rows.
 """
 
 from __future__ import annotations
